@@ -1,0 +1,48 @@
+//! `morello-http`: a sans-IO HTTP/1.1 *server* codec.
+//!
+//! Bytes go in, events come out; response heads and bodies are encoded to bytes. The crate knows
+//! nothing of sockets, threads or Python, so it can be unit-tested, property-tested and fuzzed
+//! on its own.
+//!
+//! `httparse` tokenizes request heads. The *framing* rules (what decides where one request ends
+//! and the next begins) are our own on purpose: they are what makes request smuggling
+//! impossible, so they are written out and tested here rather than delegated.
+//!
+//! # Design rules
+//!
+//! 1. **Strict, never lenient.** Anything ambiguous is an error: bare CR, bare LF, NUL,
+//!    obs-fold, whitespace before a colon, a `+` or a space in a length, duplicate differing
+//!    lengths, an unknown transfer coding. An error carries the status code to answer with.
+//! 2. **An error is final.** After a [`Error`] the [`RequestDecoder`] is poisoned: it returns the
+//!    same error forever and never yields another event. The server answers and closes; it
+//!    never tries to resynchronise on the byte stream.
+//! 3. **One message at a time.** After [`Event::End`] the decoder yields nothing more until the
+//!    caller calls [`RequestDecoder::start_next`], which the server does only once the response
+//!    to the current request is complete. Pipelined bytes wait in the caller's buffer.
+//! 4. **Split-invariant.** The events produced do not depend on how the input is split into
+//!    reads: feeding a message whole, byte by byte, or split at any point gives the same
+//!    sequence (data events may be split differently, their concatenation is identical).
+//! 5. **Bounded.** Every piece of state is bounded by a named limit in [`Limits`].
+
+pub mod body;
+mod chunk;
+pub mod date;
+pub mod error;
+mod head;
+pub mod limits;
+pub mod request;
+pub mod response;
+mod scan;
+mod syntax;
+pub mod target;
+
+pub use body::{BodyDecoder, Decoded, Framing};
+pub use date::DateCache;
+pub use error::Error;
+pub use limits::Limits;
+pub use request::{Event, Header, RequestDecoder, RequestHead, Version};
+pub use response::{
+    is_hop_by_hop, plan_response, validate_header_name, validate_header_value, validate_status,
+    write_chunk, write_head, BodyFraming, RequestInfo, ResponsePlan, LAST_CHUNK,
+};
+pub use target::{percent_decode_path, split_target, Target};

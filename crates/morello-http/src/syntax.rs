@@ -1,0 +1,239 @@
+//! Byte-level grammar helpers shared by the request and response sides (RFC 9110/9112/3986).
+
+/// `tchar` of RFC 9110 section 5.6.2.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
+}
+
+/// A non-empty sequence of `tchar`.
+pub(crate) fn is_token(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+}
+
+/// SP or HTAB (the only optional whitespace HTTP knows).
+pub(crate) fn is_ows(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Strips SP and HTAB (and nothing else) from both ends.
+pub(crate) fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if !is_ows(*first) {
+            break;
+        }
+        s = rest;
+    }
+    while let [rest @ .., last] = s {
+        if !is_ows(*last) {
+            break;
+        }
+        s = rest;
+    }
+    s
+}
+
+/// A byte allowed in a field value: HTAB, SP, VCHAR or obs-text (no other control, no DEL).
+pub(crate) fn is_field_value_byte(b: u8) -> bool {
+    b == b'\t' || (b >= 0x20 && b != 0x7f)
+}
+
+/// Iterates over the elements of a comma-separated list, each trimmed of SP/HTAB. Empty
+/// elements are yielded (as empty slices) so that callers can reject them.
+pub(crate) fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|&b| b == b',').map(trim_ows)
+}
+
+/// Parses a non-empty run of ASCII digits as a `u64`, overflow-checked. No sign, no spaces.
+pub(crate) fn parse_decimal(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+/// `unreserved / sub-delims` of RFC 3986 (the characters of a reg-name besides `%`).
+fn is_reg_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+        )
+}
+
+/// A non-empty reg-name or IPv4 address, percent-escapes checked.
+fn is_reg_name(s: &[u8]) -> bool {
+    if s.is_empty() {
+        return false;
+    }
+    let mut i = 0;
+    while i < s.len() {
+        let b = s[i];
+        if b == b'%' {
+            match s.get(i + 1..i + 3) {
+                Some([h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => i += 3,
+                _ => return false,
+            }
+        } else if is_reg_name_byte(b) {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// `uri-host [ ":" port ]`: a non-empty reg-name, IPv4 address or bracketed IPv6 address,
+/// then an optional colon and a non-empty run of digits. With `port_required` the port must
+/// be there (CONNECT's authority-form).
+pub(crate) fn is_authority(s: &[u8], port_required: bool) -> bool {
+    let (host, port) = if let Some(rest) = s.strip_prefix(b"[") {
+        let Some(close) = memchr::memchr(b']', rest) else {
+            return false;
+        };
+        let inner = &rest[..close];
+        let ok_v6 = inner.len() >= 2
+            && inner.contains(&b':')
+            && inner
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        if !ok_v6 {
+            return false;
+        }
+        let after = &rest[close + 1..];
+        match after {
+            [] => (inner, None),
+            [b':', port @ ..] => (inner, Some(port)),
+            _ => return false,
+        }
+    } else {
+        match memchr::memchr(b':', s) {
+            Some(colon) => {
+                let host = &s[..colon];
+                if !is_reg_name(host) {
+                    return false;
+                }
+                (host, Some(&s[colon + 1..]))
+            }
+            None => {
+                if !is_reg_name(s) {
+                    return false;
+                }
+                (s, None)
+            }
+        }
+    };
+    debug_assert!(!host.is_empty());
+    match port {
+        Some(p) => !p.is_empty() && p.iter().all(u8::is_ascii_digit),
+        None => !port_required,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens() {
+        assert!(is_token(b"GET"));
+        assert!(is_token(b"x-Custom_1~"));
+        assert!(!is_token(b""));
+        assert!(!is_token(b"a b"));
+        assert!(!is_token(b"a:b"));
+        assert!(!is_token(b"a\x80"));
+    }
+
+    #[test]
+    fn trimming_only_sp_htab() {
+        assert_eq!(trim_ows(b" \t a b \t "), b"a b");
+        assert_eq!(trim_ows(b"\xa0x\x85"), b"\xa0x\x85");
+        assert_eq!(trim_ows(b"\x0bx\x0c"), b"\x0bx\x0c");
+        assert_eq!(trim_ows(b"  "), b"");
+    }
+
+    #[test]
+    fn decimals() {
+        assert_eq!(parse_decimal(b"0"), Some(0));
+        assert_eq!(parse_decimal(b"0005"), Some(5));
+        assert_eq!(parse_decimal(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_decimal(b"18446744073709551616"), None);
+        for bad in [&b""[..], b"+5", b"-5", b" 5", b"5 ", b"0x5", b"5_0"] {
+            assert_eq!(parse_decimal(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn authorities() {
+        for ok in [
+            &b"example.com"[..],
+            b"example.com:8080",
+            b"127.0.0.1",
+            b"127.0.0.1:80",
+            b"[::1]",
+            b"[::1]:443",
+            b"[2001:db8::ff00:42:8329]",
+            b"a%20b",
+            b"xn--bcher-kva.example",
+        ] {
+            assert!(is_authority(ok, false), "{ok:?}");
+        }
+        for bad in [
+            &b""[..],
+            b":80",
+            b"example.com:",
+            b"example.com:8x",
+            b"a b",
+            b"user@host",
+            b"[::1",
+            b"[]",
+            b"[::1]x",
+            b"[::g]",
+            b"a%2",
+            b"a%zz",
+            b"h:1:2",
+            b"/path",
+        ] {
+            assert!(!is_authority(bad, false), "{bad:?}");
+        }
+        assert!(is_authority(b"example.com:443", true));
+        assert!(!is_authority(b"example.com", true));
+        assert!(!is_authority(b"[::1]", true));
+    }
+}

@@ -1,0 +1,296 @@
+//! The worker pool: Python threads that run applications, scheduled with the GIL in mind.
+//!
+//! # Scheduling rules
+//!
+//! 1. **A thread holding the GIL keeps it.** A worker that finishes a request takes the next
+//!    queued one without releasing the GIL, so a burst of fast requests is served by one thread
+//!    in one GIL tenure instead of bouncing the GIL between threads.
+//! 2. **Wake a second thread only when the first is stuck.** A new request wakes an idle worker
+//!    only when no worker is running. Otherwise the monitor wakes one more worker when nobody
+//!    has taken a request from the queue for [`ESCALATE_AFTER`]: the running workers are then
+//!    blocked (in I/O, or waiting on a slow client) or out of the GIL.
+//! 3. **Grow only for blocking, never for CPU.** When every worker is busy and requests wait,
+//!    the monitor measures how long it takes to acquire the GIL. If the GIL is free (acquired in
+//!    under [`GIL_FREE`]), the workers are blocked outside Python and more threads will help;
+//!    the pool grows, up to `max_threads`. If the GIL is contended, the app is CPU-bound and
+//!    more threads would only fight for it, so the pool does not grow.
+//! 4. **Shrink when idle.** A worker beyond `threads` that stays idle for [`IDLE_EXIT`] exits.
+//! 5. **Never wait with the GIL.** Workers wait for requests inside `Python::detach`.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use pyo3::prelude::*;
+
+use crate::wsgi::{Job, Runner};
+
+/// How long the queue may go without being served before the monitor wakes another worker.
+pub const ESCALATE_AFTER: Duration = Duration::from_millis(2);
+/// A GIL acquired faster than this is considered free (nobody is running Python).
+pub const GIL_FREE: Duration = Duration::from_micros(500);
+/// How long a worker beyond `threads` may stay idle before it exits.
+pub const IDLE_EXIT: Duration = Duration::from_secs(2);
+/// How often the monitor looks at the queue while requests wait.
+const TICK: Duration = Duration::from_millis(1);
+/// Most threads added in one growth step.
+const GROW_STEP: usize = 8;
+/// Stack size of worker threads: the usual Linux default, as Python's own threads get.
+const STACK_SIZE: usize = 8 * 1024 * 1024;
+
+/// Live counters, readable without locks (for `Engine.stats()`).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Live worker threads.
+    pub threads: AtomicUsize,
+    /// Workers running a request.
+    pub busy: AtomicUsize,
+    /// Requests waiting for a worker.
+    pub queued: AtomicUsize,
+    /// Open connections.
+    pub connections: AtomicUsize,
+    /// Requests completed.
+    pub requests: AtomicU64,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// Workers waiting for a job.
+    idle: usize,
+    /// Idle workers already signalled and not yet awake.
+    signalled: usize,
+    /// Workers running a job.
+    busy: usize,
+    /// Live workers.
+    live: usize,
+    /// No more jobs will come; workers exit once the queue is empty.
+    closed: bool,
+    /// Sequence number for worker names.
+    spawned: usize,
+}
+
+/// The pool. Shared by the IO thread (which pushes jobs), the workers and the monitor.
+pub struct Pool {
+    queue: Mutex<Queue>,
+    work: Condvar,
+    monitor: Condvar,
+    exited: Condvar,
+    epoch: Instant,
+    last_pop: AtomicU64,
+    min_threads: usize,
+    max_threads: usize,
+    max_queued: Option<usize>,
+    runner: Arc<Runner>,
+    /// Live counters.
+    pub stats: Arc<Stats>,
+}
+
+impl Pool {
+    /// A pool running `runner`; call [`Pool::start`] to spawn its threads.
+    pub fn new(
+        runner: Arc<Runner>,
+        min_threads: usize,
+        max_threads: usize,
+        max_queued: Option<usize>,
+        stats: Arc<Stats>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
+            monitor: Condvar::new(),
+            exited: Condvar::new(),
+            epoch: Instant::now(),
+            last_pop: AtomicU64::new(0),
+            min_threads,
+            max_threads: max_threads.max(min_threads),
+            max_queued,
+            runner,
+            stats,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn now_nanos(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Spawns the `threads` workers and the monitor.
+    pub fn start(self: &Arc<Self>) -> std::io::Result<()> {
+        for _ in 0..self.min_threads {
+            self.spawn_worker()?;
+        }
+        let pool = Arc::clone(self);
+        std::thread::Builder::new().name("morello-monitor".into()).spawn(move || pool.monitor_main())?;
+        Ok(())
+    }
+
+    fn spawn_worker(self: &Arc<Self>) -> std::io::Result<()> {
+        let n = {
+            let mut q = self.lock();
+            q.live += 1;
+            q.spawned += 1;
+            q.spawned
+        };
+        self.stats.threads.fetch_add(1, Ordering::Relaxed);
+        let pool = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name(format!("morello-worker-{n}"))
+            .stack_size(STACK_SIZE)
+            .spawn(move || pool.worker_main());
+        if let Err(e) = spawned {
+            self.lock().live -= 1;
+            self.stats.threads.fetch_sub(1, Ordering::Relaxed);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Queues a job. Gives it back when the queue is full (the caller answers 503) or closed.
+    pub fn push(&self, job: Job) -> Result<(), Job> {
+        let mut q = self.lock();
+        if q.closed || self.max_queued.is_some_and(|max| q.jobs.len() >= max) {
+            return Err(job);
+        }
+        let was_empty = q.jobs.is_empty();
+        q.jobs.push_back(job);
+        self.stats.queued.store(q.jobs.len(), Ordering::Relaxed);
+        if q.busy == 0 && q.idle > q.signalled {
+            q.signalled += 1;
+            self.work.notify_one();
+        } else if was_empty {
+            self.monitor.notify_one();
+        }
+        Ok(())
+    }
+
+    fn pop_locked(&self, q: &mut Queue) -> Option<Job> {
+        let job = q.jobs.pop_front()?;
+        self.stats.queued.store(q.jobs.len(), Ordering::Relaxed);
+        self.last_pop.store(self.now_nanos(), Ordering::Relaxed);
+        Some(job)
+    }
+
+    /// Worker side, GIL released: waits for a job. `None` tells the worker to exit.
+    fn wait_job(&self) -> Option<Job> {
+        let mut q = self.lock();
+        loop {
+            if let Some(job) = self.pop_locked(&mut q) {
+                q.busy += 1;
+                self.stats.busy.store(q.busy, Ordering::Relaxed);
+                return Some(job);
+            }
+            if q.closed {
+                return None;
+            }
+            q.idle += 1;
+            let (guard, timeout) = self.work.wait_timeout(q, IDLE_EXIT).unwrap_or_else(|p| p.into_inner());
+            q = guard;
+            q.idle -= 1;
+            q.signalled = q.signalled.saturating_sub(1);
+            if timeout.timed_out() && q.jobs.is_empty() && q.live > self.min_threads {
+                return None;
+            }
+        }
+    }
+
+    /// Worker side, GIL held: the next job if one is queued, without waiting. When there is
+    /// none the worker is no longer busy.
+    fn next_job(&self) -> Option<Job> {
+        let mut q = self.lock();
+        let job = self.pop_locked(&mut q);
+        if job.is_none() {
+            q.busy -= 1;
+            self.stats.busy.store(q.busy, Ordering::Relaxed);
+        }
+        job
+    }
+
+    fn worker_main(self: Arc<Self>) {
+        Python::attach(|py| loop {
+            let Some(mut job) = py.detach(|| self.wait_job()) else { break };
+            loop {
+                self.runner.run(py, job);
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                match self.next_job() {
+                    Some(next) => job = next,
+                    None => break,
+                }
+            }
+        });
+        let mut q = self.lock();
+        q.live -= 1;
+        self.stats.threads.fetch_sub(1, Ordering::Relaxed);
+        self.exited.notify_all();
+    }
+
+    fn monitor_main(self: Arc<Self>) {
+        let mut last_probe = Instant::now();
+        loop {
+            let mut q = self.lock();
+            if q.closed && q.live == 0 {
+                return;
+            }
+            if q.jobs.is_empty() {
+                drop(self.monitor.wait_timeout(q, Duration::from_millis(100)).unwrap_or_else(|p| p.into_inner()));
+                self.runner.flush_logs();
+                continue;
+            }
+            let stalled = self.now_nanos().saturating_sub(self.last_pop.load(Ordering::Relaxed))
+                > u64::try_from(ESCALATE_AFTER.as_nanos()).unwrap_or(u64::MAX);
+            let mut grow = 0;
+            if stalled {
+                if q.idle > q.signalled {
+                    q.signalled += 1;
+                    self.work.notify_one();
+                } else if q.idle == 0 && q.live < self.max_threads && !q.closed && last_probe.elapsed() >= TICK * 4 {
+                    grow = q.jobs.len().min(GROW_STEP).min(self.max_threads - q.live);
+                }
+            }
+            drop(q);
+            if grow > 0 {
+                last_probe = Instant::now();
+                if gil_is_free() {
+                    for _ in 0..grow {
+                        if self.spawn_worker().is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(TICK);
+        }
+    }
+
+    /// Stops taking jobs; workers exit once the queue is drained.
+    pub fn close(&self) {
+        let mut q = self.lock();
+        q.closed = true;
+        self.work.notify_all();
+        self.monitor.notify_all();
+    }
+
+    /// Waits until every worker has exited or `deadline` passes. True if all exited.
+    pub fn join(&self, deadline: Instant) -> bool {
+        let mut q = self.lock();
+        while q.live > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            q = self.exited.wait_timeout(q, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        true
+    }
+}
+
+/// Measures how long acquiring the GIL takes from a thread that does not hold it.
+fn gil_is_free() -> bool {
+    let start = Instant::now();
+    Python::attach(|_| ());
+    start.elapsed() < GIL_FREE
+}

@@ -1,0 +1,907 @@
+//! The connection layer: one IO thread owns every listener and connection.
+//!
+//! It accepts, reads, decodes request heads and bodies with the codec, hands complete heads to
+//! the worker pool, writes responses, and enforces every timeout. It never touches Python and
+//! never holds the GIL. Workers talk to it only through each request's [`Exchange`] and the
+//! [`Notifier`].
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
+use morello_http::{DateCache, Event, Framing, RequestDecoder};
+use slab::Slab;
+
+use crate::config::EngineConfig;
+use crate::exchange::{BodyError, Exchange, Notifier, OutItem, BODY_BUFFER};
+use crate::listener::{Listener, Peer, Stream};
+use crate::log::{Level, LogSink};
+use crate::pool::{Pool, Stats};
+use crate::wsgi::{Job, ListenerInfo};
+
+/// The waker's token; listeners count down from just below it, connections up from 0.
+const WAKER: Token = Token(usize::MAX);
+/// Bytes read per `read(2)` call.
+const READ_CHUNK: usize = 16 * 1024;
+/// Bytes of pipelined input buffered while the application runs; more waits in the kernel.
+const PIPELINE_BUFFER: usize = 64 * 1024;
+/// Body bytes discarded after a response whose application did not read the whole body,
+/// before giving up and closing instead.
+const MAX_DRAIN: u64 = 1024 * 1024;
+/// How long a closing connection is read (and discarded) after its last response, so that
+/// unread client data does not turn the close into a reset that destroys the response.
+const LINGER: Duration = Duration::from_secs(2);
+/// Pause after the process runs out of file descriptors before accepting again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Read buffers kept for reuse, so idle connections hold none.
+const SPARE_BUFFERS: usize = 256;
+
+/// Stop requests from the engine.
+#[derive(Debug, Default)]
+pub struct StopFlag {
+    requested: AtomicBool,
+    timeout: std::sync::Mutex<Duration>,
+}
+
+impl StopFlag {
+    /// Asks the IO thread to stop, giving in-flight requests `timeout` to finish.
+    pub fn request(&self, timeout: Duration) {
+        *self.timeout.lock().unwrap_or_else(|p| p.into_inner()) = timeout;
+        self.requested.store(true, Ordering::Release);
+    }
+    fn timeout(&self) -> Duration {
+        *self.timeout.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::Acquire)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for (the rest of) a request head.
+    Head,
+    /// A request is with the application.
+    App,
+    /// The response is done; discarding the rest of a body the application did not read.
+    Drain,
+    /// Write side shut down; discarding input until the peer closes or the linger ends.
+    Closing,
+}
+
+struct Conn {
+    stream: Stream,
+    peer: Peer,
+    info: Arc<ListenerInfo>,
+    decoder: RequestDecoder,
+    rbuf: Vec<u8>,
+    rpos: usize,
+    readable: bool,
+    peer_eof: bool,
+    wq: VecDeque<OutItem>,
+    wpos: usize,
+    phase: Phase,
+    ex: Option<Arc<Exchange>>,
+    expect_continue: bool,
+    continue_sent: bool,
+    body_done: bool,
+    keep_alive: bool,
+    drained: u64,
+    /// When the current phase's clock started (head start, last body read, last write).
+    since: Instant,
+    idle: bool,
+    timer_at: Option<Instant>,
+    closed: bool,
+}
+
+/// What the IO thread needs besides its connections.
+pub struct Reactor {
+    poll: Poll,
+    listeners: Vec<(Listener, Arc<ListenerInfo>)>,
+    conns: Slab<Conn>,
+    notifier: Arc<Notifier>,
+    pool: Arc<Pool>,
+    cfg: Arc<EngineConfig>,
+    stats: Arc<Stats>,
+    log: Arc<LogSink>,
+    stop: Arc<StopFlag>,
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    spare: Vec<Vec<u8>>,
+    date: DateCache,
+    accept_paused_until: Option<Instant>,
+    stopping_until: Option<Instant>,
+    news: Vec<Token>,
+}
+
+fn listener_token(i: usize) -> Token {
+    Token(usize::MAX - 1 - i)
+}
+
+impl Reactor {
+    /// Sets up the poll, registers the listeners and returns the reactor and its notifier.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        mut listeners: Vec<(Listener, Arc<ListenerInfo>)>,
+        pool_for: impl FnOnce(Arc<Notifier>) -> Arc<Pool>,
+        cfg: Arc<EngineConfig>,
+        stats: Arc<Stats>,
+        log: Arc<LogSink>,
+        stop: Arc<StopFlag>,
+    ) -> io::Result<(Self, Arc<Notifier>)> {
+        let poll = Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        let notifier = Arc::new(Notifier::new(waker));
+        for (i, (l, _)) in listeners.iter_mut().enumerate() {
+            poll.registry().register(l, listener_token(i), Interest::READABLE)?;
+        }
+        let pool = pool_for(Arc::clone(&notifier));
+        let reactor = Self {
+            poll,
+            listeners,
+            conns: Slab::with_capacity(1024),
+            notifier: Arc::clone(&notifier),
+            pool,
+            cfg,
+            stats,
+            log,
+            stop,
+            timers: BinaryHeap::new(),
+            spare: Vec::new(),
+            date: DateCache::new(),
+            accept_paused_until: None,
+            stopping_until: None,
+            news: Vec::new(),
+        };
+        Ok((reactor, notifier))
+    }
+
+    /// The worker pool this reactor feeds.
+    pub fn pool(&self) -> Arc<Pool> {
+        Arc::clone(&self.pool)
+    }
+
+    /// Runs until stopped and every connection is closed (or the shutdown timeout passes).
+    /// Returns the number of requests abandoned with the application still running.
+    pub fn run(mut self) -> usize {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            if self.stop.is_requested() && self.stopping_until.is_none() {
+                self.begin_stop();
+            }
+            if let Some(until) = self.stopping_until {
+                if self.conns.is_empty() {
+                    return 0;
+                }
+                if Instant::now() >= until {
+                    return self.force_close_all();
+                }
+            }
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    self.log.push(Level::Error, format!("poll failed: {e}"));
+                    return self.force_close_all();
+                }
+            }
+            for event in events.iter() {
+                let token = event.token();
+                if token == WAKER {
+                    continue;
+                }
+                if token.0 >= usize::MAX - 1 - self.listeners.len() {
+                    self.accept(usize::MAX - 1 - token.0);
+                    continue;
+                }
+                if let Some(conn) = self.conns.get_mut(token.0) {
+                    if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        conn.readable = true;
+                    }
+                    self.drive(token.0);
+                }
+            }
+            let mut news = std::mem::take(&mut self.news);
+            self.notifier.drain(&mut news);
+            for token in news.iter() {
+                if self.conns.contains(token.0) {
+                    self.drive(token.0);
+                }
+            }
+            self.news = news;
+            self.fire_timers();
+            if let Some(until) = self.accept_paused_until {
+                if Instant::now() >= until {
+                    self.accept_paused_until = None;
+                    for i in 0..self.listeners.len() {
+                        self.accept(i);
+                    }
+                }
+            }
+        }
+    }
+
+    fn poll_timeout(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        let mut next = self.timers.peek().map(|Reverse((at, _))| *at);
+        for extra in [self.accept_paused_until, self.stopping_until].into_iter().flatten() {
+            next = Some(next.map_or(extra, |n| n.min(extra)));
+        }
+        if self.stopping_until.is_some() {
+            // While stopping, look at the connections regularly.
+            next = Some(next.map_or(now + Duration::from_millis(50), |n| n.min(now + Duration::from_millis(50))));
+        }
+        next.map(|at| at.saturating_duration_since(now))
+    }
+
+    fn accept(&mut self, index: usize) {
+        if self.accept_paused_until.is_some() || self.stopping_until.is_some() {
+            return;
+        }
+        let Some(info) = self.listeners.get(index).map(|(_, info)| Arc::clone(info)) else { return };
+        loop {
+            let accepted = match self.listeners.get(index) {
+                Some((listener, _)) => listener.accept(),
+                None => return,
+            };
+            match accepted {
+                Ok((mut stream, peer)) => {
+                    let entry = self.conns.vacant_entry();
+                    let token = Token(entry.key());
+                    if let Err(e) =
+                        self.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                    {
+                        self.log.push(Level::Error, format!("cannot register a connection: {e}"));
+                        continue;
+                    }
+                    let now = Instant::now();
+                    entry.insert(Conn {
+                        stream,
+                        peer,
+                        info: Arc::clone(&info),
+                        decoder: RequestDecoder::new(self.cfg.limits.clone()),
+                        rbuf: Vec::new(),
+                        rpos: 0,
+                        readable: false,
+                        peer_eof: false,
+                        wq: VecDeque::new(),
+                        wpos: 0,
+                        phase: Phase::Head,
+                        ex: None,
+                        expect_continue: false,
+                        continue_sent: false,
+                        body_done: false,
+                        keep_alive: true,
+                        drained: 0,
+                        since: now,
+                        idle: false,
+                        timer_at: None,
+                        closed: false,
+                    });
+                    self.stats.connections.fetch_add(1, Ordering::Relaxed);
+                    self.arm_timer(token.0);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    match e.raw_os_error() {
+                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                            self.log.push(
+                                Level::Error,
+                                format!("accept failed ({e}); pausing accepts for {ACCEPT_BACKOFF:?}"),
+                            );
+                            self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                            return;
+                        }
+                        // The peer gave up before we accepted (ECONNABORTED and the like).
+                        _ => continue,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes every step of progress possible on one connection, then re-arms its timer.
+    fn drive(&mut self, key: usize) {
+        for _ in 0..64 {
+            let progressed = match self.step(key) {
+                Ok(p) => p,
+                Err(()) => {
+                    self.close(key);
+                    return;
+                }
+            };
+            if !progressed {
+                break;
+            }
+        }
+        if self.conns.contains(key) {
+            self.arm_timer(key);
+        }
+    }
+
+    /// One round of work on a connection. `Ok(true)` when something changed and another round
+    /// may do more; `Err(())` when the connection must be closed now.
+    fn step(&mut self, key: usize) -> Result<bool, ()> {
+        let cfg = Arc::clone(&self.cfg);
+        let mut progressed = false;
+        let Some(conn) = self.conns.get_mut(key) else { return Err(()) };
+
+        // Output from the worker, and the worker's wish for body bytes.
+        if let Some(ex) = conn.ex.clone() {
+            let mut shared = ex.lock();
+            if shared.body_wanted && conn.expect_continue && !conn.continue_sent {
+                conn.continue_sent = true;
+                if !shared.head_sent && !conn.body_done {
+                    conn.wq.push_back(OutItem::Bytes(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()));
+                }
+                progressed = true;
+            }
+            if !shared.out.is_empty() {
+                conn.wq.extend(shared.out.drain(..));
+                progressed = true;
+            }
+        }
+
+        // Write what is queued.
+        if !conn.wq.is_empty() {
+            let written = write_queue(conn)?;
+            if written > 0 {
+                conn.since = Instant::now();
+                if let Some(ex) = &conn.ex {
+                    let mut shared = ex.lock();
+                    shared.out_pending = shared.out_pending.saturating_sub(written);
+                    ex.wake_worker(&mut shared);
+                }
+            }
+        }
+
+        match conn.phase {
+            Phase::Head => {
+                let Some(spare) = self.spare_buffer() else { return Err(()) };
+                let conn = self.conns.get_mut(key).ok_or(())?;
+                if conn.rbuf.capacity() == 0 {
+                    conn.rbuf = spare;
+                } else {
+                    self.spare.push(spare);
+                }
+                let conn = self.conns.get_mut(key).ok_or(())?;
+                let head_limit = cfg.limits.max_head_size.saturating_add(READ_CHUNK);
+                loop {
+                    let input = &conn.rbuf[conn.rpos..];
+                    if !input.is_empty() && conn.idle {
+                        conn.idle = false;
+                        conn.since = Instant::now();
+                    }
+                    match conn.decoder.decode(input) {
+                        Ok((n, Event::Head(head))) => {
+                            conn.rpos += n;
+                            self.dispatch(key, head);
+                            return Ok(true);
+                        }
+                        Ok((n, Event::NeedMore)) => {
+                            conn.rpos += n;
+                            if conn.peer_eof {
+                                let pending = &conn.rbuf[conn.rpos..];
+                                if conn.decoder.eof(pending).is_err() && !pending.is_empty() {
+                                    let e = morello_http::Error::Incomplete;
+                                    let _ = e;
+                                }
+                                return Err(());
+                            }
+                            if !conn.readable {
+                                break;
+                            }
+                            match fill(conn, head_limit) {
+                                Fill::Data => continue,
+                                Fill::Blocked => break,
+                                Fill::Eof => {
+                                    conn.peer_eof = true;
+                                    continue;
+                                }
+                                Fill::Error => return Err(()),
+                            }
+                        }
+                        Ok((n, _)) => {
+                            // Data/End/Paused cannot come while waiting for a head.
+                            conn.rpos += n;
+                            return Err(());
+                        }
+                        Err(e) => {
+                            let bytes = self.error_response(e.status(), e.reason());
+                            let conn = self.conns.get_mut(key).ok_or(())?;
+                            conn.wq.push_back(OutItem::Bytes(bytes));
+                            conn.keep_alive = false;
+                            begin_closing(conn);
+                            return Ok(true);
+                        }
+                    }
+                }
+                if conn.rpos == conn.rbuf.len() && conn.idle {
+                    // Idle keep-alive connections hold no buffer.
+                    let buf = std::mem::take(&mut conn.rbuf);
+                    conn.rpos = 0;
+                    self.recycle(buf);
+                }
+            }
+            Phase::App => {
+                progressed |= pump_body(conn, &cfg)?;
+                if let Some(ex) = conn.ex.clone() {
+                    let shared = ex.lock();
+                    if conn.wq.is_empty() && shared.out.is_empty() && (shared.finished || shared.abort) {
+                        let keep = shared.keep_alive && !shared.abort && conn.keep_alive;
+                        drop(shared);
+                        self.finish_exchange(key, keep);
+                        return Ok(true);
+                    }
+                }
+            }
+            Phase::Drain => {
+                progressed |= drain_body(conn)?;
+                if conn.body_done {
+                    self.next_request(key);
+                    return Ok(true);
+                }
+            }
+            Phase::Closing => {
+                if conn.wq.is_empty() {
+                    // Discard input until the peer closes; bounded by LINGER and MAX_DRAIN.
+                    loop {
+                        if conn.peer_eof || conn.drained > MAX_DRAIN {
+                            return Err(());
+                        }
+                        if !conn.readable {
+                            break;
+                        }
+                        conn.rbuf.clear();
+                        conn.rpos = 0;
+                        match fill(conn, READ_CHUNK) {
+                            Fill::Data => conn.drained += conn.rbuf.len() as u64,
+                            Fill::Blocked => break,
+                            Fill::Eof | Fill::Error => return Err(()),
+                        }
+                    }
+                }
+            }
+        }
+        Ok(progressed)
+    }
+
+    /// A complete head: start its exchange and queue the job (or answer 503).
+    fn dispatch(&mut self, key: usize, head: Box<morello_http::RequestHead>) {
+        let stopping = self.stopping_until.is_some();
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        let ex = Exchange::new(Token(key), Arc::clone(&self.notifier));
+        conn.phase = Phase::App;
+        conn.expect_continue = head.expect_continue();
+        conn.continue_sent = false;
+        conn.body_done = false;
+        conn.keep_alive = head.keep_alive() && self.cfg.keepalive.is_some() && !stopping;
+        conn.since = Instant::now();
+        conn.ex = Some(Arc::clone(&ex));
+        if matches!(head.framing(), Framing::Empty) {
+            // A bodiless request: finish the codec's message now, so `wsgi.input` is at EOF.
+            if let Ok((n, Event::End)) = conn.decoder.decode(&[]) {
+                conn.rpos += n;
+                conn.body_done = true;
+                ex.lock().body_eof = true;
+            }
+        } else if !conn.expect_continue {
+            let cfg = Arc::clone(&self.cfg);
+            let _ = pump_body(conn, &cfg);
+        }
+        let job = Job { head, exchange: ex, peer: conn.peer.clone(), listener: Arc::clone(&conn.info) };
+        if let Err(job) = self.pool.push(job) {
+            drop(job);
+            let bytes = self.error_response_with(503, "Service Unavailable", "Retry-After: 1\r\n");
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.ex = None;
+                conn.wq.push_back(OutItem::Bytes(bytes));
+                conn.keep_alive = false;
+                begin_closing(conn);
+            }
+        }
+    }
+
+    /// The response is fully written: keep the connection for the next request, or close.
+    fn finish_exchange(&mut self, key: usize, keep_alive: bool) {
+        let stopping = self.stopping_until.is_some();
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        conn.ex = None;
+        if !keep_alive || stopping || conn.peer_eof {
+            begin_closing(conn);
+            return;
+        }
+        if conn.body_done {
+            self.next_request(key);
+        } else if conn.expect_continue && !conn.continue_sent {
+            // The client is waiting for our go-ahead and will not send the body: close.
+            begin_closing(conn);
+        } else {
+            conn.phase = Phase::Drain;
+            conn.drained = 0;
+            conn.since = Instant::now();
+        }
+    }
+
+    fn next_request(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        conn.decoder.start_next();
+        conn.phase = Phase::Head;
+        conn.since = Instant::now();
+        conn.idle = conn.rpos == conn.rbuf.len();
+        if conn.rpos > 0 {
+            conn.rbuf.drain(..conn.rpos);
+            conn.rpos = 0;
+        }
+    }
+
+    fn spare_buffer(&mut self) -> Option<Vec<u8>> {
+        Some(self.spare.pop().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK)))
+    }
+
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS && buf.capacity() <= 4 * READ_CHUNK && buf.capacity() > 0 {
+            buf.clear();
+            self.spare.push(buf);
+        }
+    }
+
+    fn error_response(&mut self, status: u16, reason: &str) -> Vec<u8> {
+        self.error_response_with(status, reason, "")
+    }
+
+    fn error_response_with(&mut self, status: u16, reason: &str, extra: &str) -> Vec<u8> {
+        let body = format!("{status} {reason}\n");
+        let date = String::from_utf8_lossy(self.date.get()).into_owned();
+        format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
+             Date: {date}\r\nServer: {}\r\n{extra}Connection: close\r\n\r\n{body}",
+            body.len(),
+            crate::SERVER_SOFTWARE,
+        )
+        .into_bytes()
+    }
+
+    /// The instant by which the connection must make progress, for its phase.
+    fn deadline(&self, conn: &Conn) -> Option<Instant> {
+        let cfg = &self.cfg;
+        if !conn.wq.is_empty() {
+            return Some(conn.since + cfg.write_timeout);
+        }
+        match conn.phase {
+            Phase::Head if conn.idle => Some(conn.since + cfg.keepalive.unwrap_or(cfg.header_timeout)),
+            Phase::Head => Some(conn.since + cfg.header_timeout),
+            Phase::App => {
+                let ex = conn.ex.as_ref()?;
+                let shared = ex.lock();
+                let waiting_for_body = shared.body_wanted && !conn.body_done && shared.body.is_empty();
+                waiting_for_body.then(|| conn.since + cfg.read_timeout)
+            }
+            Phase::Drain => Some(conn.since + cfg.read_timeout),
+            Phase::Closing => Some(conn.since + LINGER),
+        }
+    }
+
+    fn arm_timer(&mut self, key: usize) {
+        let Some(conn) = self.conns.get(key) else { return };
+        let deadline = self.deadline(conn);
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        if let Some(at) = deadline {
+            if conn.timer_at.is_none_or(|armed| at < armed) {
+                conn.timer_at = Some(at);
+                self.timers.push(Reverse((at, key)));
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, key))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(conn) = self.conns.get_mut(key) else { continue };
+            if conn.timer_at != Some(at) {
+                continue; // A stale entry: the connection re-armed an earlier timer since.
+            }
+            conn.timer_at = None;
+            let Some(conn) = self.conns.get(key) else { continue };
+            match self.deadline(conn) {
+                Some(deadline) if deadline <= now => self.expire(key),
+                _ => self.arm_timer(key),
+            }
+        }
+    }
+
+    /// A connection missed its deadline.
+    fn expire(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else { return };
+        match conn.phase {
+            Phase::Head if !conn.idle && conn.wq.is_empty() && conn.rpos < conn.rbuf.len() => {
+                // Part of a head arrived, too slowly: tell the client, then close.
+                let bytes = self.error_response(408, "Request Timeout");
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.wq.push_back(OutItem::Bytes(bytes));
+                    conn.keep_alive = false;
+                    begin_closing(conn);
+                    conn.since = Instant::now();
+                }
+                self.drive(key);
+            }
+            Phase::App if conn.wq.is_empty() => {
+                if let Some(ex) = &conn.ex {
+                    let mut shared = ex.lock();
+                    shared.body_error = Some(BodyError::Timeout);
+                    ex.wake_worker(&mut shared);
+                }
+                self.close(key);
+            }
+            _ => self.close(key),
+        }
+    }
+
+    fn close(&mut self, key: usize) {
+        if !self.conns.contains(key) {
+            return;
+        }
+        let mut conn = self.conns.remove(key);
+        conn.closed = true;
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        if let Some(ex) = conn.ex.take() {
+            let mut shared = ex.lock();
+            shared.client_gone = true;
+            if shared.body_error.is_none() && !conn.body_done {
+                shared.body_error = Some(BodyError::Disconnected);
+            }
+            ex.wake_worker(&mut shared);
+        }
+        let buf = std::mem::take(&mut conn.rbuf);
+        self.recycle(buf);
+        self.stats.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn begin_stop(&mut self) {
+        self.stopping_until = Some(Instant::now() + self.stop.timeout());
+        for (mut listener, _) in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut listener);
+            listener.cleanup();
+        }
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| matches!(c.phase, Phase::Head) && c.wq.is_empty())
+            .map(|(k, _)| k)
+            .collect();
+        for key in idle {
+            self.close(key);
+        }
+        for (_, conn) in self.conns.iter_mut() {
+            conn.keep_alive = false;
+        }
+    }
+
+    fn force_close_all(&mut self) -> usize {
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        let abandoned = self.conns.iter().filter(|(_, c)| c.ex.is_some()).count();
+        for key in keys {
+            self.close(key);
+        }
+        for (listener, _) in self.listeners.drain(..) {
+            listener.cleanup();
+        }
+        abandoned
+    }
+}
+
+fn begin_closing(conn: &mut Conn) {
+    conn.phase = Phase::Closing;
+    conn.since = Instant::now();
+    conn.drained = 0;
+    if conn.wq.is_empty() {
+        conn.stream.shutdown_write();
+    }
+}
+
+enum Fill {
+    Data,
+    Blocked,
+    Eof,
+    Error,
+}
+
+/// Reads once into the connection's buffer, keeping at most `limit` unconsumed bytes.
+fn fill(conn: &mut Conn, limit: usize) -> Fill {
+    if conn.rpos > 0 && conn.rpos == conn.rbuf.len() {
+        conn.rbuf.clear();
+        conn.rpos = 0;
+    } else if conn.rpos > READ_CHUNK {
+        conn.rbuf.drain(..conn.rpos);
+        conn.rpos = 0;
+    }
+    let pending = conn.rbuf.len() - conn.rpos;
+    if pending >= limit {
+        return Fill::Blocked;
+    }
+    let want = READ_CHUNK.min(limit - pending).max(1);
+    let start = conn.rbuf.len();
+    conn.rbuf.resize(start + want, 0);
+    loop {
+        match conn.stream.read(&mut conn.rbuf[start..]) {
+            Ok(0) => {
+                conn.rbuf.truncate(start);
+                conn.readable = false;
+                return Fill::Eof;
+            }
+            Ok(n) => {
+                conn.rbuf.truncate(start + n);
+                return Fill::Data;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                conn.rbuf.truncate(start);
+                conn.readable = false;
+                return Fill::Blocked;
+            }
+            Err(_) => {
+                conn.rbuf.truncate(start);
+                conn.readable = false;
+                return Fill::Error;
+            }
+        }
+    }
+}
+
+/// Writes queued output until the socket would block. Returns the bytes written; `Err` when
+/// the connection is broken.
+fn write_queue(conn: &mut Conn) -> Result<usize, ()> {
+    let mut written = 0;
+    while let Some(item) = conn.wq.front_mut() {
+        match item {
+            OutItem::Bytes(bytes) => {
+                if conn.wpos >= bytes.len() {
+                    conn.wq.pop_front();
+                    conn.wpos = 0;
+                    continue;
+                }
+                match conn.stream.write(&bytes[conn.wpos..]) {
+                    Ok(0) => return Err(()),
+                    Ok(n) => {
+                        conn.wpos += n;
+                        written += n;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => return Err(()),
+                }
+            }
+            OutItem::File { file, offset, len } => {
+                if *len == 0 {
+                    conn.wq.pop_front();
+                    continue;
+                }
+                match crate::sendfile::send(&conn.stream, file, offset, len) {
+                    Ok(0) => {
+                        // The file is shorter than promised: the response cannot be completed.
+                        return Err(());
+                    }
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => return Err(()),
+                }
+            }
+        }
+    }
+    if conn.wq.is_empty() && conn.phase == Phase::Closing {
+        conn.stream.shutdown_write();
+    }
+    Ok(written)
+}
+
+/// Moves decoded body bytes from the connection buffer into the exchange, reading the socket
+/// as needed, until the body ends or the exchange holds [`BODY_BUFFER`] bytes.
+fn pump_body(conn: &mut Conn, cfg: &EngineConfig) -> Result<bool, ()> {
+    let Some(ex) = conn.ex.clone() else { return Ok(false) };
+    if conn.body_done {
+        return Ok(false);
+    }
+    if conn.expect_continue && !conn.continue_sent {
+        return Ok(false);
+    }
+    let _ = cfg;
+    let mut progressed = false;
+    loop {
+        if ex.lock().body.len() >= BODY_BUFFER {
+            return Ok(progressed);
+        }
+        let input = &conn.rbuf[conn.rpos..];
+        match conn.decoder.decode(input) {
+            Ok((n, Event::Data(data))) => {
+                let mut shared = ex.lock();
+                shared.body.extend_from_slice(data);
+                ex.wake_worker(&mut shared);
+                drop(shared);
+                conn.rpos += n;
+                progressed = true;
+            }
+            Ok((n, Event::End)) => {
+                conn.rpos += n;
+                conn.body_done = true;
+                let mut shared = ex.lock();
+                shared.body_eof = true;
+                ex.wake_worker(&mut shared);
+                return Ok(true);
+            }
+            Ok((n, _)) => {
+                conn.rpos += n;
+                if conn.peer_eof {
+                    return body_failed(conn, &ex, BodyError::Disconnected);
+                }
+                if !conn.readable {
+                    return Ok(progressed);
+                }
+                match fill(conn, PIPELINE_BUFFER.max(READ_CHUNK * 4)) {
+                    Fill::Data => {
+                        conn.since = Instant::now();
+                        progressed = true;
+                    }
+                    Fill::Blocked => return Ok(progressed),
+                    Fill::Eof => conn.peer_eof = true,
+                    Fill::Error => return body_failed(conn, &ex, BodyError::Disconnected),
+                }
+            }
+            Err(e) => return body_failed(conn, &ex, BodyError::Invalid(e)),
+        }
+    }
+}
+
+fn body_failed(conn: &mut Conn, ex: &Exchange, why: BodyError) -> Result<bool, ()> {
+    conn.body_done = true;
+    conn.keep_alive = false;
+    let mut shared = ex.lock();
+    shared.body_error = Some(why);
+    ex.wake_worker(&mut shared);
+    Ok(true)
+}
+
+/// Discards the rest of a body nobody read, so the next request can be parsed.
+fn drain_body(conn: &mut Conn) -> Result<bool, ()> {
+    let mut progressed = false;
+    loop {
+        let input = &conn.rbuf[conn.rpos..];
+        match conn.decoder.decode(input) {
+            Ok((n, Event::Data(data))) => {
+                conn.drained += data.len() as u64;
+                conn.rpos += n;
+                progressed = true;
+                if conn.drained > MAX_DRAIN {
+                    return Err(());
+                }
+            }
+            Ok((n, Event::End)) => {
+                conn.rpos += n;
+                conn.body_done = true;
+                return Ok(true);
+            }
+            Ok((n, _)) => {
+                conn.rpos += n;
+                if conn.peer_eof || !conn.readable {
+                    return if conn.peer_eof { Err(()) } else { Ok(progressed) };
+                }
+                match fill(conn, READ_CHUNK * 4) {
+                    Fill::Data => {
+                        conn.since = Instant::now();
+                        progressed = true;
+                    }
+                    Fill::Blocked => return Ok(progressed),
+                    Fill::Eof | Fill::Error => return Err(()),
+                }
+            }
+            Err(_) => return Err(()),
+        }
+    }
+}

@@ -1,0 +1,506 @@
+//! `start_response`, `write()` and the framing of what an application returns.
+//!
+//! The head is sent with the first non-empty body chunk (or at the end), as PEP 3333 asks, so a
+//! `start_response` first called inside a generator is honoured and an error before any body
+//! can still become a clean 500. Everything the application gives is validated before a byte
+//! is queued: a bad status or header never reaches the wire.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use morello_http::{
+    is_hop_by_hop, plan_response, validate_header_name, validate_header_value, validate_status, write_chunk,
+    write_head, BodyFraming, DateCache, RequestHead, RequestInfo, ResponsePlan, Version, LAST_CHUNK,
+};
+use pyo3::exceptions::{PyAssertionError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::intern;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use crate::config::EngineConfig;
+use crate::exchange::{Exchange, OutItem};
+use crate::wsgi::file_wrapper::FileWrapper;
+use crate::wsgi::is_sequence;
+
+thread_local! {
+    static DATE: RefCell<DateCache> = RefCell::new(DateCache::new());
+}
+
+/// How a request ended, for the runner to log.
+pub enum Outcome {
+    /// Served (or the client went away, which is not an error of the server's).
+    Done,
+    /// The application raised; log the traceback.
+    AppError(PyErr),
+    /// The application broke a rule; log the message.
+    Logged(String),
+}
+
+/// Why producing the response stopped early.
+enum Stop {
+    /// The client is gone; stop quietly.
+    Gone,
+    /// An exception (from the app, or raised for an app's mistake).
+    Error(PyErr),
+}
+
+impl From<PyErr> for Stop {
+    fn from(e: PyErr) -> Self {
+        Stop::Error(e)
+    }
+}
+
+/// The response state shared by `start_response`, `write()` and the runner.
+struct State {
+    exchange: Arc<Exchange>,
+    info: RequestInfo,
+    protocol: Version,
+    status: Option<(Vec<u8>, u16)>,
+    headers: Vec<(Vec<u8>, Vec<u8>)>,
+    content_length: Option<u64>,
+    plan: Option<ResponsePlan>,
+    head_sent: bool,
+    body_sent: u64,
+    mismatch: Option<String>,
+}
+
+impl State {
+    fn head_bytes(&mut self, buf: &mut Vec<u8>, known_length: Option<u64>) -> Result<ResponsePlan, Stop> {
+        let Some((status, code)) = self.status.clone() else {
+            return Err(Stop::Error(PyAssertionError::new_err(
+                "the application returned a body without calling start_response()",
+            )));
+        };
+        let bodiless = self.info.is_head || code < 200 || code == 204 || code == 304;
+        let computed = if self.content_length.is_none() && !bodiless { known_length } else { None };
+        let plan = plan_response(self.info, self.protocol, code, self.content_length.or(computed));
+        let length_header = computed.map(|n| n.to_string());
+        let extra = length_header.as_ref().map(|n| (&b"Content-Length"[..], n.as_bytes()));
+        let headers = self.headers.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).chain(extra);
+        DATE.with(|d| {
+            let mut d = d.borrow_mut();
+            write_head(buf, &plan, &status, headers, d.get(), crate::SERVER_SOFTWARE.as_bytes());
+        });
+        self.plan = Some(plan);
+        self.head_sent = true;
+        Ok(plan)
+    }
+
+    /// Frames `data` (and the end of the body when `last`) and queues it on the exchange.
+    fn send(&mut self, data: &[u8], last: bool) -> Result<(), Stop> {
+        let mut buf = Vec::new();
+        let plan = match self.plan {
+            Some(plan) => plan,
+            None => {
+                buf.reserve(256 + data.len());
+                self.head_bytes(&mut buf, last.then_some(data.len() as u64))?
+            }
+        };
+        let mut short = false;
+        match plan.framing {
+            BodyFraming::NoBody => {}
+            BodyFraming::Length(n) => {
+                let remaining = n.saturating_sub(self.body_sent);
+                let take = usize::try_from(remaining).unwrap_or(usize::MAX).min(data.len());
+                if take < data.len() && self.mismatch.is_none() {
+                    self.mismatch = Some(format!(
+                        "the application sent more than its Content-Length of {n} bytes; the excess was dropped"
+                    ));
+                }
+                buf.extend_from_slice(&data[..take]);
+                self.body_sent += take as u64;
+                if last && self.body_sent < n {
+                    short = true;
+                    self.mismatch = Some(format!(
+                        "the application sent {} bytes of its Content-Length of {n}; the connection was closed",
+                        self.body_sent
+                    ));
+                }
+            }
+            BodyFraming::Chunked => {
+                write_chunk(&mut buf, data);
+                if last {
+                    buf.extend_from_slice(LAST_CHUNK);
+                }
+                self.body_sent += data.len() as u64;
+            }
+            BodyFraming::CloseDelimited => {
+                buf.extend_from_slice(data);
+                self.body_sent += data.len() as u64;
+            }
+        }
+        if buf.is_empty() && !last {
+            return Ok(());
+        }
+        let mut shared = self.exchange.lock();
+        if shared.client_gone {
+            return Err(Stop::Gone);
+        }
+        shared.head_sent = true;
+        if !buf.is_empty() {
+            shared.out_pending += buf.len();
+            shared.out.push_back(OutItem::Bytes(buf));
+        }
+        if last {
+            shared.finished = true;
+            shared.abort = short;
+            shared.keep_alive = plan.keep_alive && self.mismatch.is_none();
+        }
+        drop(shared);
+        self.exchange.notify_io();
+        Ok(())
+    }
+
+    /// Queues the head and a file region sent with `sendfile(2)`.
+    fn send_file(&mut self, file: super::file_wrapper::RegularFile) -> Result<(), Stop> {
+        let mut len = file.remaining;
+        if let Some(n) = self.content_length {
+            len = len.min(n);
+        }
+        let mut buf = Vec::with_capacity(256);
+        let plan = self.head_bytes(&mut buf, Some(len))?;
+        let send_body = !matches!(plan.framing, BodyFraming::NoBody);
+        if let Some(n) = self.content_length {
+            if send_body && len < n {
+                self.mismatch = Some(format!("the file has {len} bytes of the Content-Length of {n}"));
+            }
+        }
+        let mut shared = self.exchange.lock();
+        if shared.client_gone {
+            return Err(Stop::Gone);
+        }
+        shared.head_sent = true;
+        shared.out_pending += buf.len();
+        shared.out.push_back(OutItem::Bytes(buf));
+        if send_body && len > 0 {
+            shared.out_pending += usize::try_from(len).unwrap_or(usize::MAX);
+            shared.out.push_back(OutItem::File { file: file.file, offset: file.offset, len });
+        }
+        shared.finished = true;
+        shared.abort = self.mismatch.is_some();
+        shared.keep_alive = plan.keep_alive && self.mismatch.is_none();
+        drop(shared);
+        self.exchange.notify_io();
+        Ok(())
+    }
+}
+
+/// Text as latin-1 bytes; anything outside latin-1 is an error naming `what`.
+fn latin1_bytes(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
+    let s = obj
+        .cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be str, not {}", type_name(obj))))?;
+    let text = s.to_str()?;
+    if text.is_ascii() {
+        return Ok(text.as_bytes().to_vec());
+    }
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).map_err(|_| PyValueError::new_err(format!("{what} is not latin-1: {text:?}"))))
+        .collect()
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+/// Validated `start_response` arguments.
+type Start = (Vec<u8>, u16, Vec<(Vec<u8>, Vec<u8>)>, Option<u64>);
+
+fn parse_start(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<Start> {
+    let status_bytes = latin1_bytes(status, "status")?;
+    let code = validate_status(&status_bytes).map_err(|why| PyValueError::new_err(format!("invalid status {status_bytes:?}: {why}")))?;
+    let list = headers
+        .cast::<PyList>()
+        .map_err(|_| PyTypeError::new_err(format!("response headers must be a list, not {}", type_name(headers))))?;
+    let mut out = Vec::with_capacity(list.len());
+    let mut content_length = None;
+    for item in list.iter() {
+        let pair = item
+            .cast::<PyTuple>()
+            .ok()
+            .filter(|t| t.len() == 2)
+            .ok_or_else(|| PyTypeError::new_err(format!("each header must be a (name, value) tuple, not {item}")))?;
+        let name = latin1_bytes(&pair.get_item(0)?, "header name")?;
+        let value = latin1_bytes(&pair.get_item(1)?, "header value")?;
+        if !validate_header_name(&name) {
+            return Err(PyValueError::new_err(format!("invalid header name {:?}", String::from_utf8_lossy(&name))));
+        }
+        if !validate_header_value(&value) {
+            return Err(PyValueError::new_err(format!(
+                "invalid value for header {:?}: control characters are not allowed",
+                String::from_utf8_lossy(&name)
+            )));
+        }
+        if is_hop_by_hop(&name) {
+            return Err(PyValueError::new_err(format!(
+                "hop-by-hop header {:?} is not allowed from a WSGI application",
+                String::from_utf8_lossy(&name)
+            )));
+        }
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let n = parse_length(&value)
+                .ok_or_else(|| PyValueError::new_err(format!("invalid Content-Length {:?}", String::from_utf8_lossy(&value))))?;
+            if content_length.is_some_and(|m| m != n) {
+                return Err(PyValueError::new_err("conflicting Content-Length headers"));
+            }
+            if content_length.is_some() {
+                continue;
+            }
+            content_length = Some(n);
+        }
+        out.push((name, value));
+    }
+    Ok((status_bytes, code, out, content_length))
+}
+
+fn parse_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    value.iter().try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+}
+
+fn lock(state: &Mutex<State>) -> PyResult<MutexGuard<'_, State>> {
+    state.try_lock().map_err(|_| PyRuntimeError::new_err("the response is being written by another thread"))
+}
+
+/// The `start_response` callable of one request.
+#[pyclass(module = "morello._morello", frozen)]
+pub struct StartResponse {
+    state: Arc<Mutex<State>>,
+    output_buffer: usize,
+    write_timeout: Duration,
+}
+
+#[pymethods]
+impl StartResponse {
+    #[pyo3(signature = (status, headers, exc_info=None))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        status: &Bound<'_, PyAny>,
+        headers: &Bound<'_, PyAny>,
+        exc_info: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<WriteCallable>> {
+        let exc_info = exc_info.filter(|e| !e.is_none());
+        let mut st = lock(&self.state)?;
+        if let Some(info) = exc_info {
+            if st.head_sent {
+                // PEP 3333: too late to change the response; re-raise the original error.
+                let value = info.get_item(1)?;
+                return Err(PyErr::from_value(value));
+            }
+        } else if st.status.is_some() {
+            return Err(PyAssertionError::new_err("start_response() called a second time without exc_info"));
+        }
+        let (status, code, headers, content_length) = parse_start(status, headers)?;
+        st.status = Some((status, code));
+        st.headers = headers;
+        st.content_length = content_length;
+        drop(st);
+        Py::new(
+            py,
+            WriteCallable {
+                state: Arc::clone(&self.state),
+                output_buffer: self.output_buffer,
+                write_timeout: self.write_timeout,
+            },
+        )
+    }
+}
+
+/// The `write()` callable `start_response` returns (PEP 3333's imperative output).
+#[pyclass(module = "morello._morello", frozen)]
+pub struct WriteCallable {
+    state: Arc<Mutex<State>>,
+    output_buffer: usize,
+    write_timeout: Duration,
+}
+
+#[pymethods]
+impl WriteCallable {
+    fn __call__(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let bytes = data
+            .cast::<PyBytes>()
+            .map_err(|_| PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data))))?;
+        let result = lock(&self.state)?.send(bytes.as_bytes(), false);
+        match result {
+            Ok(()) => wait_for_room(py, &self.state, self.output_buffer, self.write_timeout),
+            Err(Stop::Gone) => Err(pyo3::exceptions::PyConnectionError::new_err("client disconnected")),
+            Err(Stop::Error(e)) => Err(e),
+        }
+    }
+}
+
+/// Waits (GIL released) while more than `limit` bytes are queued for the client.
+fn wait_for_room(py: Python<'_>, state: &Mutex<State>, limit: usize, timeout: Duration) -> PyResult<()> {
+    let exchange = Arc::clone(&lock(state)?.exchange);
+    let gone = py.detach(|| {
+        let shared = exchange.lock();
+        if shared.out_pending <= limit {
+            return shared.client_gone;
+        }
+        let shared =
+            exchange.wait_until(shared, Some(timeout + Duration::from_secs(1)), |s| s.client_gone || s.out_pending <= limit / 2);
+        shared.client_gone || shared.out_pending > limit
+    });
+    if gone {
+        return Err(pyo3::exceptions::PyConnectionError::new_err("client disconnected"));
+    }
+    Ok(())
+}
+
+/// One request's response, driven by the runner.
+pub struct Response {
+    state: Arc<Mutex<State>>,
+    output_buffer: usize,
+    write_timeout: Duration,
+}
+
+impl Response {
+    /// A response to `head` through `exchange`.
+    pub fn new(exchange: Arc<Exchange>, head: &RequestHead, cfg: &EngineConfig) -> Self {
+        let mut info = head.info();
+        info.keep_alive &= cfg.keepalive.is_some();
+        info.asked_keep_alive &= cfg.keepalive.is_some();
+        let state = State {
+            exchange,
+            info,
+            protocol: cfg.protocol,
+            status: None,
+            headers: Vec::new(),
+            content_length: None,
+            plan: None,
+            head_sent: false,
+            body_sent: 0,
+            mismatch: None,
+        };
+        Self { state: Arc::new(Mutex::new(state)), output_buffer: cfg.output_buffer, write_timeout: cfg.write_timeout }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Answers with a short plain-text status page (404, 500…), unless a head went out already.
+    pub fn simple(&self, _py: Python<'_>, code: u16, reason: &str) {
+        let mut st = self.state();
+        if st.head_sent {
+            abort(&st.exchange);
+            return;
+        }
+        let body = format!("{code} {reason}\n");
+        st.status = Some((format!("{code} {reason}").into_bytes(), code));
+        st.headers = vec![(b"Content-Type".to_vec(), b"text/plain; charset=utf-8".to_vec())];
+        st.content_length = None;
+        st.mismatch = None;
+        let _ = st.send(body.as_bytes(), true);
+    }
+
+    /// Calls the application and sends what it returns. `close()` is called exactly once on
+    /// every path where the application returned an object.
+    pub fn run_app(&mut self, py: Python<'_>, app: &Bound<'_, PyAny>, environ: Bound<'_, PyDict>) -> Outcome {
+        let start = StartResponse {
+            state: Arc::clone(&self.state),
+            output_buffer: self.output_buffer,
+            write_timeout: self.write_timeout,
+        };
+        let result = Py::new(py, start).and_then(|start| app.call1((environ, start)));
+        let result = match result {
+            Ok(r) => r,
+            Err(e) => return self.fail(py, Stop::Error(e)),
+        };
+        let sent = self.consume(py, &result);
+        let closed = close_result(py, &result);
+        let outcome = match (sent, closed) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(stop), _) => Err(stop),
+            (Ok(()), Err(e)) => Err(Stop::Error(e)),
+        };
+        match outcome {
+            Ok(()) => {
+                let message = self.state().mismatch.take();
+                message.map_or(Outcome::Done, Outcome::Logged)
+            }
+            Err(stop) => self.fail(py, stop),
+        }
+    }
+
+    fn fail(&self, py: Python<'_>, stop: Stop) -> Outcome {
+        match stop {
+            Stop::Gone => Outcome::Done,
+            Stop::Error(e) => {
+                self.simple(py, 500, "Internal Server Error");
+                Outcome::AppError(e)
+            }
+        }
+    }
+
+    /// Sends the application's iterable.
+    fn consume(&self, py: Python<'_>, result: &Bound<'_, PyAny>) -> Result<(), Stop> {
+        if result.is_none() || result.is_instance_of::<PyBytes>() || result.is_instance_of::<PyString>() {
+            return Err(Stop::Error(PyTypeError::new_err(format!(
+                "the application must return an iterable of bytes, not {}",
+                type_name(result)
+            ))));
+        }
+        if let Ok(wrapper) = result.cast::<FileWrapper>() {
+            if let Some(file) = wrapper.get().regular_file(py) {
+                return lock(&self.state)?.send_file(file);
+            }
+        }
+        if is_sequence(result) {
+            // A list or tuple: the whole body is known, so it is framed with a Content-Length
+            // and queued in one piece.
+            let len = result.len()?;
+            if len == 1 {
+                let item = result.get_item(0)?;
+                let bytes = chunk_bytes(&item)?;
+                return lock(&self.state)?.send(bytes.as_bytes(), true);
+            }
+            let mut body = Vec::new();
+            for item in result.try_iter()? {
+                let item = item?;
+                body.extend_from_slice(chunk_bytes(&item)?.as_bytes());
+            }
+            return lock(&self.state)?.send(&body, true);
+        }
+        for item in result.try_iter()? {
+            let item = item?;
+            let bytes = chunk_bytes(&item)?;
+            if bytes.as_bytes().is_empty() {
+                continue;
+            }
+            lock(&self.state)?.send(bytes.as_bytes(), false)?;
+            wait_for_room(py, &self.state, self.output_buffer, self.write_timeout).map_err(|_| Stop::Gone)?;
+        }
+        lock(&self.state)?.send(&[], true)
+    }
+}
+
+fn chunk_bytes<'a, 'py>(item: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyBytes>> {
+    item.cast::<PyBytes>().map_err(|_| {
+        PyTypeError::new_err(format!("the application must yield bytes, not {}", type_name(item)))
+    })
+}
+
+/// Calls `result.close()` if it has one (PEP 3333).
+fn close_result(py: Python<'_>, result: &Bound<'_, PyAny>) -> PyResult<()> {
+    if is_sequence(result) {
+        return Ok(());
+    }
+    match result.getattr(intern!(py, "close")) {
+        Ok(close) => close.call0().map(|_| ()),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Ends a response whose head is out: close the connection after what is queued.
+fn abort(exchange: &Exchange) {
+    let mut shared = exchange.lock();
+    shared.abort = true;
+    shared.finished = true;
+    drop(shared);
+    exchange.notify_io();
+}
