@@ -23,6 +23,30 @@
 //!    reads: feeding a message whole, byte by byte, or split at any point gives the same
 //!    sequence (data events may be split differently, their concatenation is identical).
 //! 5. **Bounded.** Every piece of state is bounded by a named limit in [`Limits`].
+//!
+//! # Request rules in detail
+//!
+//! * Lines end in CRLF only; a bare CR, a bare LF or a NUL anywhere in a head, a chunk-size
+//!   line or a trailer line is [`Error::BadLineEnding`]. The bytes after chunk data must be
+//!   exactly CRLF ([`Error::BadChunk`]).
+//! * Content-Length: ASCII digits only, overflow-checked; a comma list or repeated fields are
+//!   accepted when every element has the same value. It is syntax-checked even when
+//!   Transfer-Encoding is also present (then it is otherwise ignored: the body is chunked,
+//!   [`RequestHead::hide_content_length`] is true and the connection closes afterwards;
+//!   the body size limit then applies to the chunked body only).
+//! * Transfer-Encoding: only a lone `chunked` (one element in all fields) is supported.
+//!   Checks, in order: any Transfer-Encoding on HTTP/1.0, an empty element, or `chunked`
+//!   twice is 400 [`Error::BadTransferEncoding`]; anything else but a lone `chunked` is 501.
+//! * Host: `reg-name / IPv4 / [IPv6]` then optionally `:` and one or more digits. Empty,
+//!   a userinfo, or an empty port is [`Error::BadHost`], as are two Host fields. HTTP/1.1
+//!   requires one (even with an absolute-form target).
+//! * Trailer fields are validated like header fields, limited in size and count, then
+//!   discarded; fields that could change framing, routing, connection handling or content
+//!   interpretation (Content-Length, Transfer-Encoding, Host, Connection, Keep-Alive,
+//!   Proxy-Connection, TE, Trailer, Trailers, Upgrade, Expect, Content-Type,
+//!   Content-Encoding, Content-Range) are [`Error::BadTrailer`].
+//! * Limit checks are made as bytes arrive, position by position, so the error reported is
+//!   the same however the input is split.
 
 pub mod body;
 mod chunk;

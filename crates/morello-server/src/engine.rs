@@ -173,6 +173,7 @@ impl Engine {
         let io_thread = std::thread::Builder::new()
             .name("morello-io".into())
             .spawn(move || {
+                crate::pool::prefer_batching();
                 let abandoned = reactor.run();
                 if abandoned > 0 {
                     log.push(Level::Warning, format!("stop: {abandoned} requests were still running at the graceful timeout; their connections were closed"));

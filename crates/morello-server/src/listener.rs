@@ -302,9 +302,9 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } != 0 {
             return Err(io::Error::last_os_error());
         }
-        return Ok(wanted.rlim_cur as u64);
+        return Ok(wanted.rlim_cur);
     }
-    Ok(lim.rlim_cur as u64)
+    Ok(lim.rlim_cur)
 }
 
 #[cfg(test)]

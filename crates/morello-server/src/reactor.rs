@@ -7,7 +7,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -360,14 +360,9 @@ impl Reactor {
 
         match conn.phase {
             Phase::Head => {
-                let Some(spare) = self.spare_buffer() else { return Err(()) };
-                let conn = self.conns.get_mut(key).ok_or(())?;
                 if conn.rbuf.capacity() == 0 {
-                    conn.rbuf = spare;
-                } else {
-                    self.spare.push(spare);
+                    conn.rbuf = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK));
                 }
-                let conn = self.conns.get_mut(key).ok_or(())?;
                 let head_limit = cfg.limits.max_head_size.saturating_add(READ_CHUNK);
                 loop {
                     let input = &conn.rbuf[conn.rpos..];
@@ -384,11 +379,7 @@ impl Reactor {
                         Ok((n, Event::NeedMore)) => {
                             conn.rpos += n;
                             if conn.peer_eof {
-                                let pending = &conn.rbuf[conn.rpos..];
-                                if conn.decoder.eof(pending).is_err() && !pending.is_empty() {
-                                    let e = morello_http::Error::Incomplete;
-                                    let _ = e;
-                                }
+                                // Closed between requests, or mid-head: nothing to answer.
                                 return Err(());
                             }
                             if !conn.readable {
@@ -411,6 +402,7 @@ impl Reactor {
                         }
                         Err(e) => {
                             let bytes = self.error_response(e.status(), e.reason());
+                            self.log.push(Level::Info, format!("rejected a request: {e}"));
                             let conn = self.conns.get_mut(key).ok_or(())?;
                             conn.wq.push_back(OutItem::Bytes(bytes));
                             conn.keep_alive = false;
@@ -495,7 +487,7 @@ impl Reactor {
         let job = Job { head, exchange: ex, peer: conn.peer.clone(), listener: Arc::clone(&conn.info) };
         if let Err(job) = self.pool.push(job) {
             drop(job);
-            let bytes = self.error_response_with(503, "Service Unavailable", "Retry-After: 1\r\n");
+            let bytes = self.error_response_with(503, "all worker threads are busy", "Retry-After: 1\r\n");
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.ex = None;
                 conn.wq.push_back(OutItem::Bytes(bytes));
@@ -538,10 +530,6 @@ impl Reactor {
         }
     }
 
-    fn spare_buffer(&mut self) -> Option<Vec<u8>> {
-        Some(self.spare.pop().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK)))
-    }
-
     fn recycle(&mut self, mut buf: Vec<u8>) {
         if self.spare.len() < SPARE_BUFFERS && buf.capacity() <= 4 * READ_CHUNK && buf.capacity() > 0 {
             buf.clear();
@@ -553,8 +541,11 @@ impl Reactor {
         self.error_response_with(status, reason, "")
     }
 
-    fn error_response_with(&mut self, status: u16, reason: &str, extra: &str) -> Vec<u8> {
-        let body = format!("{status} {reason}\n");
+    /// A complete `Connection: close` response: the standard reason phrase in the status line,
+    /// `detail` (a fixed string, never client bytes) in the body.
+    fn error_response_with(&mut self, status: u16, detail: &str, extra: &str) -> Vec<u8> {
+        let reason = reason_phrase(status);
+        let body = format!("{status} {reason}: {detail}\n");
         let date = String::from_utf8_lossy(self.date.get()).into_owned();
         format!(
             "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\
@@ -623,7 +614,7 @@ impl Reactor {
         match conn.phase {
             Phase::Head if !conn.idle && conn.wq.is_empty() && conn.rpos < conn.rbuf.len() => {
                 // Part of a head arrived, too slowly: tell the client, then close.
-                let bytes = self.error_response(408, "Request Timeout");
+                let bytes = self.error_response(408, "the request head was not received in time");
                 if let Some(conn) = self.conns.get_mut(key) {
                     conn.wq.push_back(OutItem::Bytes(bytes));
                     conn.keep_alive = false;
@@ -697,6 +688,21 @@ impl Reactor {
     }
 }
 
+/// The standard reason phrase of the statuses the IO thread answers with itself.
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        431 => "Request Header Fields Too Large",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Error",
+    }
+}
+
 fn begin_closing(conn: &mut Conn) {
     conn.phase = Phase::Closing;
     conn.since = Instant::now();
@@ -727,27 +733,33 @@ fn fill(conn: &mut Conn, limit: usize) -> Fill {
         return Fill::Blocked;
     }
     let want = READ_CHUNK.min(limit - pending).max(1);
+    conn.rbuf.reserve(want);
     let start = conn.rbuf.len();
-    conn.rbuf.resize(start + want, 0);
     loop {
-        match conn.stream.read(&mut conn.rbuf[start..]) {
-            Ok(0) => {
-                conn.rbuf.truncate(start);
-                conn.readable = false;
-                return Fill::Eof;
-            }
-            Ok(n) => {
-                conn.rbuf.truncate(start + n);
-                return Fill::Data;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                conn.rbuf.truncate(start);
+        let spare = conn.rbuf.spare_capacity_mut();
+        // Reading straight into the spare capacity avoids zeroing 16 KiB per read (4% of the
+        // IO thread's time on `hello`); `std::io::Read` would need initialised memory.
+        // SAFETY: `spare` is valid for `want` writable bytes (reserved above); read(2) writes
+        // at most that many, and only the bytes it reports are marked initialised.
+        let n = unsafe { libc::read(conn.stream.raw_fd(), spare.as_mut_ptr().cast(), want.min(spare.len())) };
+        if n > 0 {
+            let n = n as usize;
+            // SAFETY: read(2) initialised exactly `n` bytes after `start`.
+            unsafe { conn.rbuf.set_len(start + n) };
+            return Fill::Data;
+        }
+        if n == 0 {
+            conn.readable = false;
+            return Fill::Eof;
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => {
                 conn.readable = false;
                 return Fill::Blocked;
             }
-            Err(_) => {
-                conn.rbuf.truncate(start);
+            _ => {
                 conn.readable = false;
                 return Fill::Error;
             }

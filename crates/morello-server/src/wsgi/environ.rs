@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use morello_http::{Framing, RequestHead};
 use pyo3::prelude::*;
 use pyo3::intern;
-use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::config::EngineConfig;
 use crate::exchange::Exchange;
@@ -168,6 +168,5 @@ pub fn build<'py>(
     }
     let input = Input::new(Arc::clone(exchange), cfg.read_timeout);
     env.set_item(intern!(py, "wsgi.input"), Py::new(py, input)?)?;
-    let _ = PyBool::new(py, true);
     Ok(env)
 }

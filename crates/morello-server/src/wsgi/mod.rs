@@ -69,7 +69,7 @@ impl Runner {
         cfg: Arc<EngineConfig>,
         log: Arc<LogSink>,
     ) -> PyResult<Self> {
-        mounts.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
         let logger = py.import("logging")?.call_method1("getLogger", ("morello.error",))?.unbind();
         let template = environ::template(py, &cfg, logger.bind(py))?;
         Ok(Self { mounts, template, cfg, logger, log, keys: environ::KeyCache::default() })
