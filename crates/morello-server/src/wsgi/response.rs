@@ -77,7 +77,14 @@ impl State {
         let plan = plan_response(self.info, self.protocol, code, self.content_length.or(computed));
         let length_header = computed.map(|n| n.to_string());
         let extra = length_header.as_ref().map(|n| (&b"Content-Length"[..], n.as_bytes()));
-        let headers = self.headers.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).chain(extra);
+        // RFC 9110 §8.6: no Content-Length on 1xx and 204 responses, whatever the app says.
+        let no_length = code < 200 || code == 204;
+        let headers = self
+            .headers
+            .iter()
+            .filter(|(n, _)| !(no_length && n.eq_ignore_ascii_case(b"content-length")))
+            .map(|(n, v)| (n.as_slice(), v.as_slice()))
+            .chain(extra);
         DATE.with(|d| {
             let mut d = d.borrow_mut();
             write_head(buf, &plan, &status, headers, d.get(), crate::SERVER_SOFTWARE.as_bytes());
