@@ -57,6 +57,7 @@ lint: setup
 	cargo fmt --all --check
 	PYO3_PYTHON=$(CURDIR)/$(BIN)/python cargo clippy --workspace --all-targets -- -D warnings
 	$(BIN)/python -m mypy --strict python/morello tools/gen_docs.py examples/hello.py
+	$(BIN)/python -m mypy.stubtest morello._morello
 	$(BIN)/python tools/gen_docs.py --check
 
 bench: setup

@@ -165,6 +165,30 @@ def test_bad_chunked_body_rejected(serve, chunks):
     assert "/after" not in [e["PATH_INFO"] for e in rec.environs]
 
 
+@pytest.mark.parametrize("chunks", [c[1] for c in BAD_CHUNKS], ids=[c[0] for c in BAD_CHUNKS])
+def test_bad_chunked_body_unread_by_app_closes(serve, chunks):
+    """The app ignores the body, so the server meets the bad framing while discarding it:
+    it must close the connection and never dispatch the request pipelined behind it."""
+    rec = Recorder(read_body=False)
+    s = serve(rec)
+    raw = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + chunks
+        + b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    with Conn(addr(s)) as c:
+        c.send(raw)
+        try:
+            r = c.read_response()
+        except ConnectionClosed:
+            r = None
+        if r is not None:
+            assert r.status in (200, 400), r
+        assert c.wait_closed(3), "connection must close after bad chunk framing"
+        assert b"HTTP/1.1 200" not in c.buf
+    assert [e["PATH_INFO"] for e in rec.environs] in ([], ["/"])
+
+
 def test_body_too_large_content_length(serve):
     rec = Recorder(read_body=True)
     s = serve(rec, max_body_size=10)

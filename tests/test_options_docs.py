@@ -69,6 +69,12 @@ def test_stub_init_takes_every_field_by_keyword():
     assert [a.arg for a in init.args.kwonlyargs] == [o.name for o in ENGINE_OPTIONS]
 
 
+def test_engine_reads_exactly_the_engine_options():
+    from morello import _morello
+
+    assert sorted(_morello.CONFIG_FIELDS) == sorted(o.name for o in ENGINE_OPTIONS)
+
+
 def test_config_fields_and_defaults_come_from_options():
     fields = dataclasses.fields(Config)
     assert [f.name for f in fields] == [o.name for o in ENGINE_OPTIONS]

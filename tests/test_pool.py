@@ -112,6 +112,8 @@ def test_cpu_bound_load_does_not_grow_pool(serve):
     assert errors == 0 and bad == "", line
     assert samples, "no stats samples taken during load"
     assert max(samples) == 4, "pool grew under CPU-bound load: max threads %d" % max(samples)
+    assert min(samples) == 4, "pool fell below `threads` under load: min %d" % min(samples)
+    assert s.stats()["threads"] == 4
 
 
 def test_blocking_load_grows_pool_then_shrinks(serve):
@@ -126,9 +128,11 @@ def test_blocking_load_grows_pool_then_shrinks(serve):
     t0 = time.monotonic()
     grew_at = None
     peak = 0
+    low = 4
     while p.poll() is None:
         n = s.stats()["threads"]
         peak = max(peak, n)
+        low = min(low, n)
         if n > 60 and grew_at is None:
             grew_at = time.monotonic() - t0
         time.sleep(0.01)
@@ -136,10 +140,58 @@ def test_blocking_load_grows_pool_then_shrinks(serve):
     ok, errors, bad = parse_done(line)
     assert errors == 0 and bad == "", line
     assert peak <= 128
+    assert low >= 4, "pool fell below `threads` (%d) under load" % low
     assert grew_at is not None, "pool never grew past 60 threads (peak %d)" % peak
     assert grew_at < 2.0, "pool took %.2fs to grow past 60 threads" % grew_at
-    # after the load, idle threads are retired back to the floor
-    assert wait_until(lambda: s.stats()["threads"] == 4, timeout=15, interval=0.1), s.stats()
+    # after the load, idle threads are retired back to the floor, never below it
+    shrink = []
+
+    def at_floor():
+        shrink.append(s.stats()["threads"])
+        return shrink[-1] <= 4
+
+    wait_until(at_floor, timeout=15, interval=0.02)
+    assert shrink[-1] == 4, "after idle the pool must be back at `threads` (4): %r" % shrink[-5:]
+    assert min(shrink) >= 4
+
+
+def test_pool_never_shrinks_below_threads(serve):
+    """Grow/shrink cycles (blocking load, then CPU load on the grown pool, then idle): the
+    live thread count must return to exactly `threads` and never go below it."""
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/cpu":
+            end = time.perf_counter() + 0.001
+            while time.perf_counter() < end:
+                pass
+        else:
+            time.sleep(0.05)
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    s = serve(app, threads=4, max_threads=128)
+    assert wait_until(lambda: s.stats()["threads"] == 4)
+    history = []
+    for rnd in range(3):
+        for path in ("/sleep", "/cpu"):
+            p = start_load(s, 64, 1.0, path)
+            while p.poll() is None:
+                history.append(s.stats()["threads"])
+                time.sleep(0.01)
+            line, err = finish_load(p)
+            ok, errors, bad = parse_done(line)
+            assert errors == 0 and bad == "", line
+        shrink = []
+
+        def settled():
+            shrink.append(s.stats()["threads"])
+            # at the floor for the last 0.5 s of samples
+            return len(shrink) > 25 and all(n == 4 for n in shrink[-25:])
+
+        wait_until(settled, timeout=15, interval=0.02)
+        history.extend(shrink)
+        assert min(history) >= 4, "round %d: live threads fell to %d, below threads=4" % (rnd, min(history))
+        assert shrink[-1] == 4, "round %d: pool did not settle at threads=4: %r" % (rnd, shrink[-10:])
 
 
 def test_max_threads_is_a_ceiling(serve):
@@ -329,3 +381,35 @@ def test_read_timeout_body_stall(serve):
         if c.buf:
             assert not c.buf.startswith(b"HTTP/1.1 200"), c.buf[:100]
     assert not [g for g in got if isinstance(g, bytes)], "a stalled body must never be handed to the app as complete: %r" % got
+
+
+def test_write_timeout_client_not_reading(serve):
+    """A client that stops reading: after write_timeout the server gives up on the
+    response, calls close() on the iterable and frees the worker."""
+    produced = [0]
+    closed = threading.Event()
+
+    class Big:
+        def __iter__(self):
+            piece = b"z" * 65536
+            for _ in range(1600):  # 100 MiB at most: far beyond any socket buffer
+                produced[0] += 1
+                yield piece
+
+        def close(self):
+            closed.set()
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", str(1600 * 65536))])
+        return Big()
+
+    s = serve(app, write_timeout=1)
+    sk = socket.create_connection(addr(s), timeout=5)
+    sk.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        sk.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert closed.wait(15), "close() not called: the stalled write never timed out"
+        assert produced[0] < 1600
+        assert wait_until(lambda: s.stats()["busy_threads"] == 0, timeout=5)
+    finally:
+        sk.close()

@@ -236,8 +236,17 @@ class BindAddress(ValueKind):
         try:
             _morello.parse_bind(value)
         except ValueError as exc:
-            raise Invalid(str(exc)) from None
+            raise Invalid(_engine_detail(str(exc), value)) from None
         return value
+
+
+def _engine_detail(message: str, value: str) -> str:
+    """The engine's reason, without the option name and quoted value it starts and ends with."""
+    message = message.removeprefix("bind: ")
+    for suffix in (f": {value!r}", f': "{value}"'):
+        if message.endswith(suffix):
+            message = message[: -len(suffix)]
+    return message
 
 
 class ServerName(ValueKind):

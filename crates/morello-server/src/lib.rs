@@ -17,6 +17,7 @@ pub mod log;
 pub mod pool;
 pub mod reactor;
 pub mod sendfile;
+pub mod status;
 pub mod wsgi;
 
 use pyo3::prelude::*;

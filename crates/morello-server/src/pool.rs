@@ -30,6 +30,8 @@ use crate::wsgi::{Job, Runner};
 pub const ESCALATE_AFTER: Duration = Duration::from_millis(2);
 /// A GIL acquired faster than this is considered free (nobody is running Python).
 pub const GIL_FREE: Duration = Duration::from_micros(500);
+/// Consecutive fast GIL acquisitions that show the GIL is free.
+pub const GIL_PROBES: u32 = 5;
 /// How long a worker beyond `threads` may stay idle before it exits.
 pub const IDLE_EXIT: Duration = Duration::from_secs(2);
 /// How often the monitor looks at the queue while requests wait.
@@ -67,6 +69,10 @@ struct Queue {
     live: usize,
     /// No more jobs will come; workers exit once the queue is empty.
     closed: bool,
+    /// Threads (workers and the monitor) that have not yet fully left Python. `join` waits for
+    /// this, not `live`: a worker leaves `live` before it releases its thread state, and the
+    /// interpreter must not finalise under it.
+    threads_in_python: usize,
     /// Sequence number for worker names.
     spawned: usize,
 }
@@ -124,8 +130,16 @@ impl Pool {
         for _ in 0..self.min_threads {
             self.spawn_worker()?;
         }
+        self.lock().threads_in_python += 1;
         let pool = Arc::clone(self);
-        std::thread::Builder::new().name("morello-monitor".into()).spawn(move || pool.monitor_main())?;
+        let spawned = std::thread::Builder::new().name("morello-monitor".into()).spawn(move || {
+            pool.monitor_main();
+            pool.thread_done();
+        });
+        if let Err(e) = spawned {
+            self.thread_done();
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -133,6 +147,7 @@ impl Pool {
         let n = {
             let mut q = self.lock();
             q.live += 1;
+            q.threads_in_python += 1;
             q.spawned += 1;
             q.spawned
         };
@@ -145,6 +160,7 @@ impl Pool {
         if let Err(e) = spawned {
             self.lock().live -= 1;
             self.stats.threads.fetch_sub(1, Ordering::Relaxed);
+            self.thread_done();
             return Err(e);
         }
         Ok(())
@@ -178,13 +194,20 @@ impl Pool {
     /// Worker side, GIL released: waits for a job. `None` tells the worker to exit.
     fn wait_job(&self) -> Option<Job> {
         let mut q = self.lock();
+        // True after a wait that ended by timing out: the worker has been idle for IDLE_EXIT.
+        let mut waited_once = false;
         loop {
             if let Some(job) = self.pop_locked(&mut q) {
                 q.busy += 1;
                 self.stats.busy.store(q.busy, Ordering::Relaxed);
                 return Some(job);
             }
-            if q.closed {
+            // Leave the pool under the lock, so two idle workers can never both see room
+            // above `threads` and both exit.
+            let idle_too_long = waited_once && q.jobs.is_empty() && q.live > self.min_threads;
+            if q.closed || idle_too_long {
+                q.live -= 1;
+                self.stats.threads.fetch_sub(1, Ordering::Relaxed);
                 return None;
             }
             q.idle += 1;
@@ -192,9 +215,7 @@ impl Pool {
             q = guard;
             q.idle -= 1;
             q.signalled = q.signalled.saturating_sub(1);
-            if timeout.timed_out() && q.jobs.is_empty() && q.live > self.min_threads {
-                return None;
-            }
+            waited_once = timeout.timed_out();
         }
     }
 
@@ -223,17 +244,22 @@ impl Pool {
                 }
             }
         });
+        // `wait_job` took this worker out of `live` under the lock already.
+        self.thread_done();
+    }
+
+    /// A worker or the monitor has returned from Python for good.
+    fn thread_done(&self) {
         let mut q = self.lock();
-        q.live -= 1;
-        self.stats.threads.fetch_sub(1, Ordering::Relaxed);
+        q.threads_in_python -= 1;
         self.exited.notify_all();
     }
 
-    fn monitor_main(self: Arc<Self>) {
+    fn monitor_main(self: &Arc<Self>) {
         let mut last_probe = Instant::now();
         loop {
             let mut q = self.lock();
-            if q.closed && q.live == 0 {
+            if q.closed {
                 return;
             }
             if q.jobs.is_empty() {
@@ -275,10 +301,11 @@ impl Pool {
         self.monitor.notify_all();
     }
 
-    /// Waits until every worker has exited or `deadline` passes. True if all exited.
+    /// Waits until every worker and the monitor have left Python, or `deadline` passes. True if
+    /// all did.
     pub fn join(&self, deadline: Instant) -> bool {
         let mut q = self.lock();
-        while q.live > 0 {
+        while q.threads_in_python > 0 {
             let now = Instant::now();
             if now >= deadline {
                 return false;
@@ -289,11 +316,22 @@ impl Pool {
     }
 }
 
-/// Measures how long acquiring the GIL takes from a thread that does not hold it.
+/// True when the GIL is free: acquired in under [`GIL_FREE`] on each of [`GIL_PROBES`] tries
+/// spaced [`TICK`] apart. One fast acquisition proves little: under CPU-bound contention a
+/// probe that happens to start just before a forced switch (every 5 ms by default) gets the
+/// GIL quickly too. Several in a row only happen when nobody wants the GIL.
 fn gil_is_free() -> bool {
-    let start = Instant::now();
-    Python::attach(|_| ());
-    start.elapsed() < GIL_FREE
+    for i in 0..GIL_PROBES {
+        if i > 0 {
+            std::thread::sleep(TICK);
+        }
+        let start = Instant::now();
+        Python::attach(|_| ());
+        if start.elapsed() >= GIL_FREE {
+            return false;
+        }
+    }
+    true
 }
 
 /// Puts the calling thread in `SCHED_BATCH`.

@@ -544,7 +544,7 @@ impl Reactor {
     /// A complete `Connection: close` response: the standard reason phrase in the status line,
     /// `detail` (a fixed string, never client bytes) in the body.
     fn error_response_with(&mut self, status: u16, detail: &str, extra: &str) -> Vec<u8> {
-        let reason = reason_phrase(status);
+        let reason = crate::status::reason_phrase(status);
         let body = format!("{status} {reason}: {detail}\n");
         let date = String::from_utf8_lossy(self.date.get()).into_owned();
         format!(
@@ -685,21 +685,6 @@ impl Reactor {
             listener.cleanup();
         }
         abandoned
-    }
-}
-
-/// The standard reason phrase of the statuses the IO thread answers with itself.
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        400 => "Bad Request",
-        408 => "Request Timeout",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        431 => "Request Header Fields Too Large",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        505 => "HTTP Version Not Supported",
-        _ => "Error",
     }
 }
 

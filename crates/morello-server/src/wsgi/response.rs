@@ -19,7 +19,7 @@ use pyo3::intern;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::config::EngineConfig;
-use crate::exchange::{Exchange, OutItem};
+use crate::exchange::{BodyError, Exchange, OutItem};
 use crate::wsgi::file_wrapper::FileWrapper;
 use crate::wsgi::is_sequence;
 
@@ -435,11 +435,23 @@ impl Response {
     }
 
     fn fail(&self, py: Python<'_>, stop: Stop) -> Outcome {
-        match stop {
-            Stop::Gone => Outcome::Done,
-            Stop::Error(e) => {
+        let Stop::Error(err) = stop else { return Outcome::Done };
+        // An error caused by the request body (malformed, too large, too slow, cut short) is
+        // the client's, whatever the application made of it: answer for the body, not 500.
+        let body_error = self.state().exchange.lock().body_error;
+        match body_error {
+            Some(BodyError::Invalid(e)) => {
+                self.simple(py, e.status(), crate::status::reason_phrase(e.status()));
+                Outcome::Logged(format!("rejected the request body: {e}"))
+            }
+            Some(BodyError::Timeout) => {
+                self.simple(py, 408, "Request Timeout");
+                Outcome::Logged("timed out reading the request body".into())
+            }
+            Some(BodyError::Disconnected) => Outcome::Done,
+            None => {
                 self.simple(py, 500, "Internal Server Error");
-                Outcome::AppError(e)
+                Outcome::AppError(err)
             }
         }
     }
