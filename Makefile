@@ -3,7 +3,7 @@
 #   make run     serve examples/hello.py on http://127.0.0.1:8080 (Ctrl-C stops it)
 #   make test    Rust unit tests, then the Python test suite
 #   make lint    rustfmt, clippy, mypy and the generated-docs check
-#   make bench   the benchmarks (bench/run.sh)
+#   make bench   the benchmarks: bench/run.sh $(BENCH_ARGS) (default: the hello app, every server)
 #   make deps    install the Debian packages the tests need (curl, nginx), as root
 #   make docs    regenerate docs/configuration.md and python/morello/config.pyi
 #   make clean   remove the virtualenv and every build artefact
@@ -60,8 +60,18 @@ lint: setup
 	$(BIN)/python -m mypy.stubtest morello._morello
 	$(BIN)/python tools/gen_docs.py --check
 
+# Arguments for bench/run.sh (see bench/README.md), e.g. make bench BENCH_ARGS='-r 3 all morello'.
+BENCH_ARGS ?= hello
+
+# The side-by-side benchmark (bench/README.md): installs the peers once (bench/setup.sh), runs
+# every app against morello and the peers, and regenerates docs/benchmarks.md from the TSV.
+BENCH_PEERS ?= bjoern fastwsgi granian-bt8 granian waitress gunicorn-gthread cheroot uwsgi-http11
+BENCH_ROUNDS ?= 2
 bench: setup
-	bench/run.sh
+	bench/setup.sh
+	bench/run.sh -n -r $(BENCH_ROUNDS) -o bench/results/latest.md hello,big,echo,stream morello $(BENCH_PEERS) rust-limit
+	bench/run.sh -r $(BENCH_ROUNDS) -o bench/results/latest.md sleep morello morello-t8 $(BENCH_PEERS)
+	$(BIN)/python bench/summary.py bench/results/latest.tsv > docs/benchmarks.md
 
 deps:
 	tools/install-system-deps.sh

@@ -82,12 +82,21 @@ def test_keyword_only_on_310_and_later():
         ({"write_timeout": float("inf")}, "write_timeout: must be a number of seconds > 0, got inf"),
         ({"shutdown_timeout": "5"}, "shutdown_timeout: must be a number of seconds >= 0, got '5'"),
         ({"max_body_size": -5}, "max_body_size: must be an integer >= 0, got -5"),
-        ({"unix_socket_mode": 0o1000}, "unix_socket_mode: must be an octal file mode from 000 to 777, got 512"),
+        (
+            {"unix_socket_mode": 0o1000},
+            "unix_socket_mode: must be an octal file mode from 000 to 777, got 512",
+        ),
         ({"protocol": "HTTP/2"}, "protocol: must be one of HTTP/1.0, HTTP/1.1, got 'HTTP/2'"),
         ({"keep_quoted_slash": 1}, "keep_quoted_slash: must be True or False, got 1"),
         ({"server_name": ""}, "server_name: must be a non-empty host name without whitespace, got ''"),
-        ({"bind": []}, "bind: must be HOST:PORT, [IPV6]:PORT or unix:PATH or a non-empty list of them, got []"),
-        ({"bind": 8000}, "bind: must be HOST:PORT, [IPV6]:PORT or unix:PATH or a non-empty list of them, got 8000"),
+        (
+            {"bind": []},
+            "bind: must be HOST:PORT, [IPV6]:PORT or unix:PATH or a non-empty list of them, got []",
+        ),
+        (
+            {"bind": 8000},
+            "bind: must be HOST:PORT, [IPV6]:PORT or unix:PATH or a non-empty list of them, got 8000",
+        ),
         ({"bind": ("127.0.0.1:0", 5)}, "bind: must be HOST:PORT, [IPV6]:PORT or unix:PATH, got 5"),
     ],
 )
@@ -176,7 +185,7 @@ def test_server_not_started():
     assert server.running is False
     assert server.stop() is True
     with pytest.raises(RuntimeError):
-        server.addresses
+        _ = server.addresses
     with pytest.raises(RuntimeError):
         server.stats()
     assert repr(server) == "<morello.Server (not started)>"
@@ -282,7 +291,9 @@ def test_load_errors(app_module, suffix, message):
 def test_import_errors(app_module):
     with pytest.raises(AppLoadError) as info:
         load_app(AppSpec.parse("morello_no_such_module:app"))
-    assert str(info.value) == "cannot import 'morello_no_such_module': No module named 'morello_no_such_module'"
+    assert (
+        str(info.value) == "cannot import 'morello_no_such_module': No module named 'morello_no_such_module'"
+    )
     name = app_module("def app(:\n")
     with pytest.raises(AppLoadError, match=rf"^cannot import '{name}': SyntaxError: "):
         load_app(AppSpec.parse(f"{name}:app"))
@@ -388,7 +399,10 @@ def test_cli_chdir_and_cwd_on_path(tmp_path):
     assert err == "morello: error: module 'webmod' has no attribute 'app'\n"
     status, _, err = run_cli("webmod", cwd=tmp_path / "site")
     assert status == 2
-    assert err == "morello: error: webmod:application is not a WSGI application: NoneType object is not callable\n"
+    assert (
+        err
+        == "morello: error: webmod:application is not a WSGI application: NoneType object is not callable\n"
+    )
 
 
 # --------------------------------------------------------------------------- wsgiserver mapping
@@ -411,8 +425,14 @@ def test_wsgiserver_defaults_map_onto_config():
 
 def test_wsgiserver_arguments_and_later_attributes():
     server = wsgiserver.CherryPyWSGIServer(
-        ("::1", 0), app, numthreads=4, server_name="example.org", max=7, request_queue_size=64,
-        timeout=3, protocol="HTTP/1.0",
+        ("::1", 0),
+        app,
+        numthreads=4,
+        server_name="example.org",
+        max=7,
+        request_queue_size=64,
+        timeout=3,
+        protocol="HTTP/1.0",
     )
     config = server.to_config()
     assert config.bind == ("[::1]:0",)

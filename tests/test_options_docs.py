@@ -151,14 +151,14 @@ def bad_values(option):
 BAD_CASES = [
     (option, value)
     for option in OPTIONS
-    if not option.positional and not isinstance(option.kind, Flag) and option.flag not in ("--mount", "--chdir")
+    if not option.positional
+    and not isinstance(option.kind, Flag)
+    and option.flag not in ("--mount", "--chdir")
     for value in bad_values(option)
 ]
 
 
-@pytest.mark.parametrize(
-    "option,value", BAD_CASES, ids=[f"{o.flag}={v}" for o, v in BAD_CASES]
-)
+@pytest.mark.parametrize("option,value", BAD_CASES, ids=[f"{o.flag}={v}" for o, v in BAD_CASES])
 def test_bad_value_is_one_line_naming_the_option(option, value):
     status, out, err = run_cli("examples.hello:app", f"{option.flag}={value}", cwd=ROOT)
     assert status == 2
@@ -173,12 +173,19 @@ def test_bad_value_is_one_line_naming_the_option(option, value):
         (["--threads", "0"], "--threads: must be an integer >= 1, got '0'"),
         (["--threads", "200"], "--max-threads: must be >= --threads (200), got 128"),
         (["--threads", "8", "--max-threads", "4"], "--max-threads: must be >= --threads (8), got 4"),
-        (["--unix-socket-mode", "8"], "--unix-socket-mode: must be an octal file mode from 000 to 777, got '8'"),
+        (
+            ["--unix-socket-mode", "8"],
+            "--unix-socket-mode: must be an octal file mode from 000 to 777, got '8'",
+        ),
         (["--log-level", "loud"], "--log-level: must be one of debug, info, warning, error, got 'loud'"),
+        (["--chdir", ""], "--chdir: must be a non-empty string, got ''"),
         (["--mount", "/x"], "--mount: must be PREFIX=MODULE:APP, got '/x'"),
         (["--mount", "x=examples.hello:app"], "--mount: mount prefix must start with '/', got 'x'"),
         (["--mount", "/=examples.hello:app"], "--mount: two applications are mounted at '/'"),
-        (["--mount", "/a=not a module"], "--mount: must be MODULE:APP, MODULE:FACTORY() or MODULE, got 'not a module'"),
+        (
+            ["--mount", "/a=not a module"],
+            "--mount: must be MODULE:APP, MODULE:FACTORY() or MODULE, got 'not a module'",
+        ),
         (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
         (["--thread", "4"], "unrecognized arguments: --thread 4"),
         (["--threads"], "argument --threads: expected one argument"),

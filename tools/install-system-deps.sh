@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Install the Debian packages the test suite needs (curl, and nginx for the reverse-proxy tests)
-# when they are missing. Needs root and apt-get; does nothing when everything is present.
+# Install the Debian packages the build and the test suite need when they are missing: Python's
+# venv module (Debian ships it apart), curl, and nginx for the reverse-proxy tests.
+# Needs root and apt-get; does nothing when everything is present.
 set -euo pipefail
 
 missing=()
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 

@@ -98,11 +98,12 @@ def parse_command_line(argv: Sequence[str]) -> Invocation:
     namespace = build_parser().parse_args(list(argv))
     try:
         config = _config(namespace)
+        chdir = option("chdir").parse(namespace.chdir) if namespace.chdir is not None else None
         level = option("log_level")
         log_level = level.parse(namespace.log_level) if namespace.log_level is not None else level.default
     except OptionValueError as exc:
         raise UsageError(exc.for_cli()) from None
-    return Invocation(config, _mounts(namespace), namespace.chdir, log_level)
+    return Invocation(config, _mounts(namespace), chdir, log_level)
 
 
 def _config(namespace: argparse.Namespace) -> Config:
@@ -178,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=invocation.log_level.upper(),
         format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S %z",
         stream=sys.stderr,
     )
     try:

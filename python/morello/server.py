@@ -135,6 +135,13 @@ class Server:
         """
         if not self.running:
             self.start()
+        self._serve_started()
+
+    def _serve_started(self) -> None:
+        """The body of :meth:`serve` once started: block until stopped, handling SIGTERM and Ctrl-C.
+
+        Never (re)starts the server, so a stop() racing with the caller just makes it return.
+        """
         terminate = threading.Event()
         restore = _on_sigterm(terminate)
         try:

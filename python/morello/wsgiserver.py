@@ -176,12 +176,12 @@ class CherryPyWSGIServer:
         with self._lock:
             if self.ready:
                 raise RuntimeError(f"{self} is already running")
-            self._server = self._bind()
-        address = self._server.addresses[0]
+            server = self._server = self._bind()
+        address = server.addresses[0]
         if not isinstance(address, str):
             self.bind_addr = address
         log.info("%s: serving %s", SERVER_SOFTWARE, format_url(address))
-        self._server.serve()
+        server._serve_started()
 
     def stop(self) -> None:
         """Stop gracefully, waiting at most :attr:`shutdown_timeout` seconds for in-flight requests."""

@@ -98,7 +98,9 @@ impl EngineConfig {
             .map(|b| BindAddr::parse(b).map_err(pyo3::exceptions::PyValueError::new_err))
             .collect::<PyResult<Vec<_>>>()?;
         if binds.is_empty() {
-            return Err(pyo3::exceptions::PyValueError::new_err("bind: at least one address is needed"));
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "bind: at least one address is needed",
+            ));
         }
         let threads: usize = field(config, "threads")?;
         let max_threads: usize = field(config, "max_threads")?;
@@ -125,7 +127,11 @@ impl EngineConfig {
             shutdown_timeout: secs(field(config, "shutdown_timeout")?),
             limits,
             server_name: field(config, "server_name")?,
-            protocol: if protocol == "HTTP/1.0" { Version::Http10 } else { Version::Http11 },
+            protocol: if protocol == "HTTP/1.0" {
+                Version::Http10
+            } else {
+                Version::Http11
+            },
             keep_quoted_slash: field(config, "keep_quoted_slash")?,
             unix_socket_mode: field(config, "unix_socket_mode")?,
             output_buffer: field::<usize>(config, "output_buffer")?.max(4096),

@@ -41,7 +41,10 @@ impl Done {
                     if now >= d {
                         return false;
                     }
-                    self.cond.wait_timeout(stopped, d - now).unwrap_or_else(|p| p.into_inner()).0
+                    self.cond
+                        .wait_timeout(stopped, d - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
                 }
             };
         }
@@ -83,11 +86,17 @@ impl Engine {
         let mut listeners = Vec::new();
         let mut bound = Vec::new();
         for bind in &self.cfg.binds {
-            let found = Listener::bind(bind, self.cfg.backlog, self.cfg.unix_socket_mode).map_err(|e| {
-                PyOSError::new_err((e.raw_os_error().unwrap_or(0), format!("cannot bind {}: {e}", describe_bind(bind))))
-            })?;
+            let found =
+                Listener::bind(bind, self.cfg.backlog, self.cfg.unix_socket_mode).map_err(|e| {
+                    PyOSError::new_err((
+                        e.raw_os_error().unwrap_or(0),
+                        format!("cannot bind {}: {e}", describe_bind(bind)),
+                    ))
+                })?;
             for listener in found {
-                let addr = listener.bound().map_err(|e| PyOSError::new_err(e.to_string()))?;
+                let addr = listener
+                    .bound()
+                    .map_err(|e| PyOSError::new_err(e.to_string()))?;
                 let server_port = match &addr {
                     BoundAddr::Tcp(a) => a.port().to_string(),
                     BoundAddr::Unix(_) => String::new(),
@@ -103,7 +112,9 @@ impl Engine {
 
 fn describe_bind(bind: &crate::listener::BindAddr) -> String {
     match bind {
-        crate::listener::BindAddr::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
+        crate::listener::BindAddr::Tcp { host, port } if host.contains(':') => {
+            format!("[{host}]:{port}")
+        }
         crate::listener::BindAddr::Tcp { host, port } => format!("{host}:{port}"),
         crate::listener::BindAddr::Unix(p) => format!("unix:{}", p.display()),
     }
@@ -119,7 +130,9 @@ impl Engine {
         let mut list = Vec::with_capacity(mounts.len());
         for (prefix, app) in mounts {
             if !(prefix.is_empty() || (prefix.starts_with('/') && !prefix.ends_with('/'))) {
-                return Err(PyTypeError::new_err(format!("mount prefix {prefix:?} must be '' or start with '/' and not end with '/'")));
+                return Err(PyTypeError::new_err(format!(
+                    "mount prefix {prefix:?} must be '' or start with '/' and not end with '/'"
+                )));
             }
             list.push(Mount { prefix, app });
         }
@@ -151,14 +164,27 @@ impl Engine {
                 return Err(e);
             }
         };
-        let runner = Arc::new(Runner::new(py, mounts, Arc::clone(&self.cfg), Arc::clone(&self.log))?);
+        let runner = Arc::new(Runner::new(
+            py,
+            mounts,
+            Arc::clone(&self.cfg),
+            Arc::clone(&self.log),
+        )?);
         let stop = Arc::new(StopFlag::default());
         let cfg = Arc::clone(&self.cfg);
         let pool_runner = Arc::clone(&runner);
         let stats = Arc::clone(&self.stats);
         let (reactor, notifier) = Reactor::new(
             listeners,
-            |_| Pool::new(pool_runner, cfg.threads, cfg.max_threads, cfg.max_queued, stats),
+            |_| {
+                Pool::new(
+                    pool_runner,
+                    cfg.threads,
+                    cfg.max_threads,
+                    cfg.max_queued,
+                    stats,
+                )
+            },
             Arc::clone(&self.cfg),
             Arc::clone(&self.stats),
             Arc::clone(&self.log),
@@ -166,7 +192,8 @@ impl Engine {
         )
         .map_err(|e| PyOSError::new_err(e.to_string()))?;
         let pool = reactor.pool();
-        pool.start().map_err(|e| PyOSError::new_err(format!("cannot start worker threads: {e}")))?;
+        pool.start()
+            .map_err(|e| PyOSError::new_err(format!("cannot start worker threads: {e}")))?;
         let done = Arc::clone(&self.done);
         let log = Arc::clone(&self.log);
         let io_pool = Arc::clone(&pool);
@@ -182,7 +209,13 @@ impl Engine {
                 done.set();
             })
             .map_err(|e| PyOSError::new_err(format!("cannot start the IO thread: {e}")))?;
-        *phase = Phase::Running(Running { stop, notifier, pool, runner, io_thread: Some(io_thread) });
+        *phase = Phase::Running(Running {
+            stop,
+            notifier,
+            pool,
+            runner,
+            io_thread: Some(io_thread),
+        });
         Ok(())
     }
 
@@ -191,7 +224,10 @@ impl Engine {
     /// everything finished in time.
     #[pyo3(signature = (timeout=None))]
     fn stop(&self, py: Python<'_>, timeout: Option<f64>) -> bool {
-        let timeout = timeout.filter(|t| t.is_finite() && *t >= 0.0).map(Duration::from_secs_f64).unwrap_or(self.cfg.shutdown_timeout);
+        let timeout = timeout
+            .filter(|t| t.is_finite() && *t >= 0.0)
+            .map(Duration::from_secs_f64)
+            .unwrap_or(self.cfg.shutdown_timeout);
         let (stop, notifier, pool, runner, io_thread) = {
             let mut phase = self.phase();
             match &mut *phase {
@@ -215,7 +251,9 @@ impl Engine {
         notifier.wake();
         let done = Arc::clone(&self.done);
         let finished = py.detach(|| {
-            let io_done = done.wait(Some(deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(200)));
+            let io_done = done.wait(Some(
+                deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(200),
+            ));
             if io_done {
                 if let Some(t) = io_thread {
                     let _ = t.join();
@@ -233,7 +271,9 @@ impl Engine {
     /// Waits until the engine has stopped, at most `timeout` seconds. True if stopped.
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> bool {
-        let timeout = timeout.filter(|t| t.is_finite() && *t >= 0.0).map(Duration::from_secs_f64);
+        let timeout = timeout
+            .filter(|t| t.is_finite() && *t >= 0.0)
+            .map(Duration::from_secs_f64);
         let done = Arc::clone(&self.done);
         py.detach(|| done.wait(timeout))
     }
@@ -241,14 +281,20 @@ impl Engine {
     /// Whether the engine is running.
     #[getter]
     fn running(&self) -> bool {
-        matches!(*self.phase(), Phase::Running(_)) && !*self.done.stopped.lock().unwrap_or_else(|p| p.into_inner())
+        matches!(*self.phase(), Phase::Running(_))
+            && !*self.done.stopped.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The bound addresses: `(host, port)` for TCP, the path for UNIX sockets.
     #[getter]
     fn addresses<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list = PyList::empty(py);
-        for addr in self.addresses.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for addr in self
+            .addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             match addr {
                 BoundAddr::Tcp(a) => list.append((a.ip().to_string(), a.port()))?,
                 BoundAddr::Unix(p) => list.append(p.to_string_lossy().into_owned())?,

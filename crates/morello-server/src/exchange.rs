@@ -63,7 +63,9 @@ impl BodyError {
     /// A message for the exception raised in `wsgi.input.read()`.
     pub fn message(&self) -> String {
         match self {
-            BodyError::Disconnected => "client disconnected before the request body was complete".into(),
+            BodyError::Disconnected => {
+                "client disconnected before the request body was complete".into()
+            }
             BodyError::Timeout => "timed out reading the request body".into(),
             BodyError::Invalid(e) => format!("invalid request body: {}", e.reason()),
         }
@@ -111,7 +113,12 @@ pub struct Exchange {
 impl Exchange {
     /// A new exchange for the connection `token`.
     pub fn new(token: Token, notifier: Arc<Notifier>) -> Arc<Self> {
-        Arc::new(Self { shared: Mutex::new(Shared::default()), cond: Condvar::new(), token, notifier })
+        Arc::new(Self {
+            shared: Mutex::new(Shared::default()),
+            cond: Condvar::new(),
+            token,
+            notifier,
+        })
     }
 
     /// Locks the shared state. A poisoned lock (a panic elsewhere) is recovered: the state is
@@ -150,7 +157,10 @@ impl Exchange {
                     if now >= d {
                         break;
                     }
-                    self.cond.wait_timeout(guard, d - now).unwrap_or_else(|p| p.into_inner()).0
+                    self.cond
+                        .wait_timeout(guard, d - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
                 }
             };
             guard.worker_waiting = false;
@@ -172,12 +182,19 @@ pub struct Notifier {
 impl Notifier {
     /// A notifier waking `waker`.
     pub fn new(waker: Waker) -> Self {
-        Self { queue: Mutex::new(Vec::new()), pending: AtomicBool::new(false), waker }
+        Self {
+            queue: Mutex::new(Vec::new()),
+            pending: AtomicBool::new(false),
+            waker,
+        }
     }
 
     /// Queues `token` and wakes the IO thread if it is not already awake for the queue.
     pub fn notify(&self, token: Token) {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push(token);
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(token);
         if !self.pending.swap(true, Ordering::AcqRel) {
             // A failed wake can only mean the poll is gone, i.e. the engine is stopping.
             let _ = self.waker.wake();
@@ -194,6 +211,9 @@ impl Notifier {
     pub fn drain(&self, into: &mut Vec<Token>) {
         self.pending.store(false, Ordering::Release);
         into.clear();
-        std::mem::swap(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()), into);
+        std::mem::swap(
+            &mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()),
+            into,
+        );
     }
 }

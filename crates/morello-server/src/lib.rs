@@ -31,10 +31,13 @@ pub const SERVER_SOFTWARE: &str = concat!("morello/", env!("CARGO_PKG_VERSION"))
 #[pyfunction]
 fn parse_bind(py: Python<'_>, value: &str) -> PyResult<Py<PyAny>> {
     match listener::BindAddr::parse(value).map_err(pyo3::exceptions::PyValueError::new_err)? {
-        listener::BindAddr::Tcp { host, port } => Ok(("tcp", host, port).into_pyobject(py)?.into_any().unbind()),
-        listener::BindAddr::Unix(path) => {
-            Ok(("unix", path.to_string_lossy().into_owned()).into_pyobject(py)?.into_any().unbind())
+        listener::BindAddr::Tcp { host, port } => {
+            Ok(("tcp", host, port).into_pyobject(py)?.into_any().unbind())
         }
+        listener::BindAddr::Unix(path) => Ok(("unix", path.to_string_lossy().into_owned())
+            .into_pyobject(py)?
+            .into_any()
+            .unbind()),
     }
 }
 

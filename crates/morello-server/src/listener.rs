@@ -42,13 +42,17 @@ impl BindAddr {
         }
         let (host, port) = if let Some(rest) = value.strip_prefix('[') {
             let (host, after) = rest.split_once(']').ok_or_else(|| bad("missing ']'"))?;
-            let port = after.strip_prefix(':').ok_or_else(|| bad("expected [IPV6]:PORT"))?;
+            let port = after
+                .strip_prefix(':')
+                .ok_or_else(|| bad("expected [IPV6]:PORT"))?;
             if host.parse::<std::net::Ipv6Addr>().is_err() {
                 return Err(bad("not an IPv6 address"));
             }
             (host, port)
         } else {
-            let (host, port) = value.rsplit_once(':').ok_or_else(|| bad("expected HOST:PORT"))?;
+            let (host, port) = value
+                .rsplit_once(':')
+                .ok_or_else(|| bad("expected HOST:PORT"))?;
             if host.contains(':') {
                 return Err(bad("put IPv6 addresses in brackets, as [::1]:8000"));
             }
@@ -60,8 +64,13 @@ impl BindAddr {
         if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.len() > 5 {
             return Err(bad("port must be a number from 0 to 65535"));
         }
-        let port: u16 = port.parse().map_err(|_| bad("port must be a number from 0 to 65535"))?;
-        Ok(BindAddr::Tcp { host: host.to_owned(), port })
+        let port: u16 = port
+            .parse()
+            .map_err(|_| bad("port must be a number from 0 to 65535"))?;
+        Ok(BindAddr::Tcp {
+            host: host.to_owned(),
+            port,
+        })
     }
 }
 
@@ -142,18 +151,25 @@ impl Listener {
     /// Binds every address `bind` resolves to (a host name may give IPv4 and IPv6).
     pub fn bind(bind: &BindAddr, backlog: i32, unix_mode: u32) -> io::Result<Vec<Listener>> {
         match bind {
-            BindAddr::Unix(path) => Ok(vec![Listener::Unix(unix_listener(path, backlog, unix_mode)?, path.clone())]),
+            BindAddr::Unix(path) => Ok(vec![Listener::Unix(
+                unix_listener(path, backlog, unix_mode)?,
+                path.clone(),
+            )]),
             BindAddr::Tcp { host, port } => {
                 let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
                     Ok(ip) => vec![SocketAddr::new(ip, *port)],
                     Err(_) => {
-                        let mut found: Vec<SocketAddr> = (host.as_str(), *port).to_socket_addrs()?.collect();
+                        let mut found: Vec<SocketAddr> =
+                            (host.as_str(), *port).to_socket_addrs()?.collect();
                         found.dedup();
                         found
                     }
                 };
                 if addrs.is_empty() {
-                    return Err(io::Error::new(io::ErrorKind::NotFound, format!("{host} resolves to no address")));
+                    return Err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("{host} resolves to no address"),
+                    ));
                 }
                 let mut out = Vec::with_capacity(addrs.len());
                 let mut chosen_port = *port;
@@ -291,13 +307,19 @@ impl mio::event::Source for Stream {
 /// Raises the soft open-files limit to the hard limit, so many connections fit. Returns the new
 /// soft limit.
 pub fn raise_nofile_limit() -> io::Result<u64> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit writes into the struct we own.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return Err(io::Error::last_os_error());
     }
     if lim.rlim_cur < lim.rlim_max {
-        let wanted = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+        let wanted = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
         // SAFETY: setrlimit reads the struct we own.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } != 0 {
             return Err(io::Error::last_os_error());
@@ -316,16 +338,46 @@ mod tests {
     fn parses_bind_forms() {
         assert_eq!(
             BindAddr::parse("127.0.0.1:8000").unwrap(),
-            BindAddr::Tcp { host: "127.0.0.1".into(), port: 8000 }
+            BindAddr::Tcp {
+                host: "127.0.0.1".into(),
+                port: 8000
+            }
         );
-        assert_eq!(BindAddr::parse("[::1]:0").unwrap(), BindAddr::Tcp { host: "::1".into(), port: 0 });
-        assert_eq!(BindAddr::parse("localhost:80").unwrap(), BindAddr::Tcp { host: "localhost".into(), port: 80 });
-        assert_eq!(BindAddr::parse("unix:/tmp/x.sock").unwrap(), BindAddr::Unix("/tmp/x.sock".into()));
+        assert_eq!(
+            BindAddr::parse("[::1]:0").unwrap(),
+            BindAddr::Tcp {
+                host: "::1".into(),
+                port: 0
+            }
+        );
+        assert_eq!(
+            BindAddr::parse("localhost:80").unwrap(),
+            BindAddr::Tcp {
+                host: "localhost".into(),
+                port: 80
+            }
+        );
+        assert_eq!(
+            BindAddr::parse("unix:/tmp/x.sock").unwrap(),
+            BindAddr::Unix("/tmp/x.sock".into())
+        );
     }
 
     #[test]
     fn rejects_bad_binds() {
-        for bad in ["", "8000", ":8000", "host:", "host:65536", "host:+80", "::1:80", "[::1]80", "[nope]:1", "unix:", "h:1x"] {
+        for bad in [
+            "",
+            "8000",
+            ":8000",
+            "host:",
+            "host:65536",
+            "host:+80",
+            "::1:80",
+            "[::1]80",
+            "[nope]:1",
+            "unix:",
+            "h:1x",
+        ] {
             let err = BindAddr::parse(bad).unwrap_err();
             assert!(err.starts_with("bind: "), "{bad}: {err}");
         }

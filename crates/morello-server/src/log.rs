@@ -51,7 +51,10 @@ impl LogSink {
         let mut records = std::mem::take(&mut guard.0);
         let dropped = std::mem::take(&mut guard.1);
         if dropped > 0 {
-            records.push((Level::Warning, format!("{dropped} more log records were dropped")));
+            records.push((
+                Level::Warning,
+                format!("{dropped} more log records were dropped"),
+            ));
         }
         records
     }

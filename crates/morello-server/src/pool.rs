@@ -132,10 +132,12 @@ impl Pool {
         }
         self.lock().threads_in_python += 1;
         let pool = Arc::clone(self);
-        let spawned = std::thread::Builder::new().name("morello-monitor".into()).spawn(move || {
-            pool.monitor_main();
-            pool.thread_done();
-        });
+        let spawned = std::thread::Builder::new()
+            .name("morello-monitor".into())
+            .spawn(move || {
+                pool.monitor_main();
+                pool.thread_done();
+            });
         if let Err(e) = spawned {
             self.thread_done();
             return Err(e);
@@ -211,7 +213,10 @@ impl Pool {
                 return None;
             }
             q.idle += 1;
-            let (guard, timeout) = self.work.wait_timeout(q, IDLE_EXIT).unwrap_or_else(|p| p.into_inner());
+            let (guard, timeout) = self
+                .work
+                .wait_timeout(q, IDLE_EXIT)
+                .unwrap_or_else(|p| p.into_inner());
             q = guard;
             q.idle -= 1;
             q.signalled = q.signalled.saturating_sub(1);
@@ -234,7 +239,9 @@ impl Pool {
     fn worker_main(self: Arc<Self>) {
         prefer_batching();
         Python::attach(|py| loop {
-            let Some(mut job) = py.detach(|| self.wait_job()) else { break };
+            let Some(mut job) = py.detach(|| self.wait_job()) else {
+                break;
+            };
             loop {
                 self.runner.run(py, job);
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -263,18 +270,28 @@ impl Pool {
                 return;
             }
             if q.jobs.is_empty() {
-                drop(self.monitor.wait_timeout(q, Duration::from_millis(100)).unwrap_or_else(|p| p.into_inner()));
+                drop(
+                    self.monitor
+                        .wait_timeout(q, Duration::from_millis(100))
+                        .unwrap_or_else(|p| p.into_inner()),
+                );
                 self.runner.flush_logs();
                 continue;
             }
-            let stalled = self.now_nanos().saturating_sub(self.last_pop.load(Ordering::Relaxed))
+            let stalled = self
+                .now_nanos()
+                .saturating_sub(self.last_pop.load(Ordering::Relaxed))
                 > u64::try_from(ESCALATE_AFTER.as_nanos()).unwrap_or(u64::MAX);
             let mut grow = 0;
             if stalled {
                 if q.idle > q.signalled {
                     q.signalled += 1;
                     self.work.notify_one();
-                } else if q.idle == 0 && q.live < self.max_threads && !q.closed && last_probe.elapsed() >= TICK * 4 {
+                } else if q.idle == 0
+                    && q.live < self.max_threads
+                    && !q.closed
+                    && last_probe.elapsed() >= TICK * 4
+                {
                     grow = q.jobs.len().min(GROW_STEP).min(self.max_threads - q.live);
                 }
             }
@@ -310,7 +327,11 @@ impl Pool {
             if now >= deadline {
                 return false;
             }
-            q = self.exited.wait_timeout(q, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            q = self
+                .exited
+                .wait_timeout(q, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
         true
     }

@@ -136,7 +136,8 @@ impl Reactor {
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
         let notifier = Arc::new(Notifier::new(waker));
         for (i, (l, _)) in listeners.iter_mut().enumerate() {
-            poll.registry().register(l, listener_token(i), Interest::READABLE)?;
+            poll.registry()
+                .register(l, listener_token(i), Interest::READABLE)?;
         }
         let pool = pool_for(Arc::clone(&notifier));
         let reactor = Self {
@@ -226,12 +227,17 @@ impl Reactor {
     fn poll_timeout(&mut self) -> Option<Duration> {
         let now = Instant::now();
         let mut next = self.timers.peek().map(|Reverse((at, _))| *at);
-        for extra in [self.accept_paused_until, self.stopping_until].into_iter().flatten() {
+        for extra in [self.accept_paused_until, self.stopping_until]
+            .into_iter()
+            .flatten()
+        {
             next = Some(next.map_or(extra, |n| n.min(extra)));
         }
         if self.stopping_until.is_some() {
             // While stopping, look at the connections regularly.
-            next = Some(next.map_or(now + Duration::from_millis(50), |n| n.min(now + Duration::from_millis(50))));
+            next = Some(next.map_or(now + Duration::from_millis(50), |n| {
+                n.min(now + Duration::from_millis(50))
+            }));
         }
         next.map(|at| at.saturating_duration_since(now))
     }
@@ -240,7 +246,9 @@ impl Reactor {
         if self.accept_paused_until.is_some() || self.stopping_until.is_some() {
             return;
         }
-        let Some(info) = self.listeners.get(index).map(|(_, info)| Arc::clone(info)) else { return };
+        let Some(info) = self.listeners.get(index).map(|(_, info)| Arc::clone(info)) else {
+            return;
+        };
         loop {
             let accepted = match self.listeners.get(index) {
                 Some((listener, _)) => listener.accept(),
@@ -250,10 +258,13 @@ impl Reactor {
                 Ok((mut stream, peer)) => {
                     let entry = self.conns.vacant_entry();
                     let token = Token(entry.key());
-                    if let Err(e) =
-                        self.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
-                    {
-                        self.log.push(Level::Error, format!("cannot register a connection: {e}"));
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        self.log
+                            .push(Level::Error, format!("cannot register a connection: {e}"));
                         continue;
                     }
                     let now = Instant::now();
@@ -290,7 +301,9 @@ impl Reactor {
                         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
                             self.log.push(
                                 Level::Error,
-                                format!("accept failed ({e}); pausing accepts for {ACCEPT_BACKOFF:?}"),
+                                format!(
+                                    "accept failed ({e}); pausing accepts for {ACCEPT_BACKOFF:?}"
+                                ),
                             );
                             self.accept_paused_until = Some(Instant::now() + ACCEPT_BACKOFF);
                             return;
@@ -327,7 +340,9 @@ impl Reactor {
     fn step(&mut self, key: usize) -> Result<bool, ()> {
         let cfg = Arc::clone(&self.cfg);
         let mut progressed = false;
-        let Some(conn) = self.conns.get_mut(key) else { return Err(()) };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return Err(());
+        };
 
         // Output from the worker, and the worker's wish for body bytes.
         if let Some(ex) = conn.ex.clone() {
@@ -335,7 +350,8 @@ impl Reactor {
             if shared.body_wanted && conn.expect_continue && !conn.continue_sent {
                 conn.continue_sent = true;
                 if !shared.head_sent && !conn.body_done {
-                    conn.wq.push_back(OutItem::Bytes(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()));
+                    conn.wq
+                        .push_back(OutItem::Bytes(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec()));
                 }
                 progressed = true;
             }
@@ -361,7 +377,10 @@ impl Reactor {
         match conn.phase {
             Phase::Head => {
                 if conn.rbuf.capacity() == 0 {
-                    conn.rbuf = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(READ_CHUNK));
+                    conn.rbuf = self
+                        .spare
+                        .pop()
+                        .unwrap_or_else(|| Vec::with_capacity(READ_CHUNK));
                 }
                 let head_limit = cfg.limits.max_head_size.saturating_add(READ_CHUNK);
                 loop {
@@ -402,7 +421,8 @@ impl Reactor {
                         }
                         Err(e) => {
                             let bytes = self.error_response(e.status(), e.reason());
-                            self.log.push(Level::Info, format!("rejected a request: {e}"));
+                            self.log
+                                .push(Level::Info, format!("rejected a request: {e}"));
                             let conn = self.conns.get_mut(key).ok_or(())?;
                             conn.wq.push_back(OutItem::Bytes(bytes));
                             conn.keep_alive = false;
@@ -422,7 +442,10 @@ impl Reactor {
                 progressed |= pump_body(conn, &cfg)?;
                 if let Some(ex) = conn.ex.clone() {
                     let shared = ex.lock();
-                    if conn.wq.is_empty() && shared.out.is_empty() && (shared.finished || shared.abort) {
+                    if conn.wq.is_empty()
+                        && shared.out.is_empty()
+                        && (shared.finished || shared.abort)
+                    {
                         let keep = shared.keep_alive && !shared.abort && conn.keep_alive;
                         drop(shared);
                         self.finish_exchange(key, keep);
@@ -464,7 +487,9 @@ impl Reactor {
     /// A complete head: start its exchange and queue the job (or answer 503).
     fn dispatch(&mut self, key: usize, head: Box<morello_http::RequestHead>) {
         let stopping = self.stopping_until.is_some();
-        let Some(conn) = self.conns.get_mut(key) else { return };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         let ex = Exchange::new(Token(key), Arc::clone(&self.notifier));
         conn.phase = Phase::App;
         conn.expect_continue = head.expect_continue();
@@ -484,10 +509,16 @@ impl Reactor {
             let cfg = Arc::clone(&self.cfg);
             let _ = pump_body(conn, &cfg);
         }
-        let job = Job { head, exchange: ex, peer: conn.peer.clone(), listener: Arc::clone(&conn.info) };
+        let job = Job {
+            head,
+            exchange: ex,
+            peer: conn.peer.clone(),
+            listener: Arc::clone(&conn.info),
+        };
         if let Err(job) = self.pool.push(job) {
             drop(job);
-            let bytes = self.error_response_with(503, "all worker threads are busy", "Retry-After: 1\r\n");
+            let bytes =
+                self.error_response_with(503, "all worker threads are busy", "Retry-After: 1\r\n");
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.ex = None;
                 conn.wq.push_back(OutItem::Bytes(bytes));
@@ -500,7 +531,9 @@ impl Reactor {
     /// The response is fully written: keep the connection for the next request, or close.
     fn finish_exchange(&mut self, key: usize, keep_alive: bool) {
         let stopping = self.stopping_until.is_some();
-        let Some(conn) = self.conns.get_mut(key) else { return };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         conn.ex = None;
         if !keep_alive || stopping || conn.peer_eof {
             begin_closing(conn);
@@ -519,7 +552,9 @@ impl Reactor {
     }
 
     fn next_request(&mut self, key: usize) {
-        let Some(conn) = self.conns.get_mut(key) else { return };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         conn.decoder.start_next();
         conn.phase = Phase::Head;
         conn.since = Instant::now();
@@ -531,7 +566,10 @@ impl Reactor {
     }
 
     fn recycle(&mut self, mut buf: Vec<u8>) {
-        if self.spare.len() < SPARE_BUFFERS && buf.capacity() <= 4 * READ_CHUNK && buf.capacity() > 0 {
+        if self.spare.len() < SPARE_BUFFERS
+            && buf.capacity() <= 4 * READ_CHUNK
+            && buf.capacity() > 0
+        {
             buf.clear();
             self.spare.push(buf);
         }
@@ -563,12 +601,15 @@ impl Reactor {
             return Some(conn.since + cfg.write_timeout);
         }
         match conn.phase {
-            Phase::Head if conn.idle => Some(conn.since + cfg.keepalive.unwrap_or(cfg.header_timeout)),
+            Phase::Head if conn.idle => {
+                Some(conn.since + cfg.keepalive.unwrap_or(cfg.header_timeout))
+            }
             Phase::Head => Some(conn.since + cfg.header_timeout),
             Phase::App => {
                 let ex = conn.ex.as_ref()?;
                 let shared = ex.lock();
-                let waiting_for_body = shared.body_wanted && !conn.body_done && shared.body.is_empty();
+                let waiting_for_body =
+                    shared.body_wanted && !conn.body_done && shared.body.is_empty();
                 waiting_for_body.then(|| conn.since + cfg.read_timeout)
             }
             Phase::Drain => Some(conn.since + cfg.read_timeout),
@@ -577,9 +618,13 @@ impl Reactor {
     }
 
     fn arm_timer(&mut self, key: usize) {
-        let Some(conn) = self.conns.get(key) else { return };
+        let Some(conn) = self.conns.get(key) else {
+            return;
+        };
         let deadline = self.deadline(conn);
-        let Some(conn) = self.conns.get_mut(key) else { return };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         if let Some(at) = deadline {
             if conn.timer_at.is_none_or(|armed| at < armed) {
                 conn.timer_at = Some(at);
@@ -595,12 +640,16 @@ impl Reactor {
                 break;
             }
             self.timers.pop();
-            let Some(conn) = self.conns.get_mut(key) else { continue };
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
             if conn.timer_at != Some(at) {
                 continue; // A stale entry: the connection re-armed an earlier timer since.
             }
             conn.timer_at = None;
-            let Some(conn) = self.conns.get(key) else { continue };
+            let Some(conn) = self.conns.get(key) else {
+                continue;
+            };
             match self.deadline(conn) {
                 Some(deadline) if deadline <= now => self.expire(key),
                 _ => self.arm_timer(key),
@@ -610,7 +659,9 @@ impl Reactor {
 
     /// A connection missed its deadline.
     fn expire(&mut self, key: usize) {
-        let Some(conn) = self.conns.get_mut(key) else { return };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         match conn.phase {
             Phase::Head if !conn.idle && conn.wq.is_empty() && conn.rpos < conn.rbuf.len() => {
                 // Part of a head arrived, too slowly: tell the client, then close.
@@ -726,7 +777,13 @@ fn fill(conn: &mut Conn, limit: usize) -> Fill {
         // IO thread's time on `hello`); `std::io::Read` would need initialised memory.
         // SAFETY: `spare` is valid for `want` writable bytes (reserved above); read(2) writes
         // at most that many, and only the bytes it reports are marked initialised.
-        let n = unsafe { libc::read(conn.stream.raw_fd(), spare.as_mut_ptr().cast(), want.min(spare.len())) };
+        let n = unsafe {
+            libc::read(
+                conn.stream.raw_fd(),
+                spare.as_mut_ptr().cast(),
+                want.min(spare.len()),
+            )
+        };
         if n > 0 {
             let n = n as usize;
             // SAFETY: read(2) initialised exactly `n` bytes after `start`.
@@ -802,7 +859,9 @@ fn write_queue(conn: &mut Conn) -> Result<usize, ()> {
 /// Moves decoded body bytes from the connection buffer into the exchange, reading the socket
 /// as needed, until the body ends or the exchange holds [`BODY_BUFFER`] bytes.
 fn pump_body(conn: &mut Conn, cfg: &EngineConfig) -> Result<bool, ()> {
-    let Some(ex) = conn.ex.clone() else { return Ok(false) };
+    let Some(ex) = conn.ex.clone() else {
+        return Ok(false);
+    };
     if conn.body_done {
         return Ok(false);
     }
@@ -887,7 +946,11 @@ fn drain_body(conn: &mut Conn) -> Result<bool, ()> {
             Ok((n, _)) => {
                 conn.rpos += n;
                 if conn.peer_eof || !conn.readable {
-                    return if conn.peer_eof { Err(()) } else { Ok(progressed) };
+                    return if conn.peer_eof {
+                        Err(())
+                    } else {
+                        Ok(progressed)
+                    };
                 }
                 match fill(conn, READ_CHUNK * 4) {
                     Fill::Data => {

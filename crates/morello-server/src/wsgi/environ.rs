@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use morello_http::{Framing, RequestHead};
-use pyo3::prelude::*;
 use pyo3::intern;
+use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::config::EngineConfig;
@@ -80,7 +80,10 @@ pub fn template<'py>(
     env.set_item("wsgi.multiprocess", false)?;
     env.set_item("wsgi.run_once", false)?;
     env.set_item("wsgi.input_terminated", true)?;
-    env.set_item("wsgi.errors", Py::new(py, ErrorStream::new(logger.clone().unbind()))?)?;
+    env.set_item(
+        "wsgi.errors",
+        Py::new(py, ErrorStream::new(logger.clone().unbind()))?,
+    )?;
     env.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
     env.set_item("SERVER_SOFTWARE", crate::SERVER_SOFTWARE)?;
     env.set_item("SERVER_NAME", &cfg.server_name)?;
@@ -107,7 +110,13 @@ fn collect_headers(head: &RequestHead) -> Vec<(Vec<u8>, Vec<u8>)> {
         } else {
             let mut k = Vec::with_capacity(name.len() + 5);
             k.extend_from_slice(b"HTTP_");
-            k.extend(name.iter().map(|&b| if b == b'-' { b'_' } else { b.to_ascii_uppercase() }));
+            k.extend(name.iter().map(|&b| {
+                if b == b'-' {
+                    b'_'
+                } else {
+                    b.to_ascii_uppercase()
+                }
+            }));
             k
         };
         if let Some((_, existing)) = out.iter_mut().find(|(k, _)| *k == key) {

@@ -18,7 +18,10 @@ pub struct ErrorStream {
 impl ErrorStream {
     /// A stream logging to `logger`.
     pub fn new(logger: Py<PyAny>) -> Self {
-        Self { logger, partial: Mutex::new(String::new()) }
+        Self {
+            logger,
+            partial: Mutex::new(String::new()),
+        }
     }
 
     fn emit(&self, py: Python<'_>, lines: Vec<String>) -> PyResult<()> {

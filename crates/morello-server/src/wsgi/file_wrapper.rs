@@ -33,7 +33,8 @@ impl FileWrapper {
         let offset: u64 = obj.call_method0("tell").ok()?.extract().ok()?;
         // SAFETY: fstat writes into a zeroed struct we own; `fd` is only read.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        if unsafe { libc::fstat(fd, &mut st) } != 0 || (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
+        if unsafe { libc::fstat(fd, &mut st) } != 0 || (st.st_mode & libc::S_IFMT) != libc::S_IFREG
+        {
             return None;
         }
         let size = u64::try_from(st.st_size).ok()?;
@@ -44,7 +45,11 @@ impl FileWrapper {
         }
         // SAFETY: `dup` is a fresh descriptor owned by nobody else.
         let file = unsafe { File::from_raw_fd(dup) };
-        Some(RegularFile { file, offset, remaining: size.saturating_sub(offset) })
+        Some(RegularFile {
+            file,
+            offset,
+            remaining: size.saturating_sub(offset),
+        })
     }
 }
 
@@ -53,7 +58,10 @@ impl FileWrapper {
     #[new]
     #[pyo3(signature = (filelike, blksize=8192))]
     fn new(filelike: Py<PyAny>, blksize: isize) -> Self {
-        let blksize = usize::try_from(blksize).ok().filter(|b| *b > 0).unwrap_or(8192);
+        let blksize = usize::try_from(blksize)
+            .ok()
+            .filter(|b| *b > 0)
+            .unwrap_or(8192);
         Self { filelike, blksize }
     }
 
@@ -74,7 +82,10 @@ impl FileWrapper {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let data = self.filelike.bind(py).call_method1("read", (self.blksize,))?;
+        let data = self
+            .filelike
+            .bind(py)
+            .call_method1("read", (self.blksize,))?;
         Ok((data.len()? > 0).then_some(data))
     }
 

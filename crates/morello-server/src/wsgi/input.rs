@@ -52,13 +52,23 @@ pub struct Input {
 impl Input {
     /// A stream reading `exchange`'s body.
     pub fn new(exchange: Arc<Exchange>, read_timeout: Duration) -> Self {
-        Self { exchange, read_timeout, state: Mutex::new(State { buf: Vec::new(), pos: 0, eof: false }) }
+        Self {
+            exchange,
+            read_timeout,
+            state: Mutex::new(State {
+                buf: Vec::new(),
+                pos: 0,
+                eof: false,
+            }),
+        }
     }
 
     fn state(&self) -> PyResult<std::sync::MutexGuard<'_, State>> {
         // Each read holds the state for its whole duration; a second thread reading the same
         // stream at once is an application bug, reported rather than deadlocked on.
-        self.state.try_lock().map_err(|_| PyRuntimeError::new_err("wsgi.input is being read by another thread"))
+        self.state
+            .try_lock()
+            .map_err(|_| PyRuntimeError::new_err("wsgi.input is being read by another thread"))
     }
 
     /// Appends the next body bytes to the state's buffer. False at the end of the body.
@@ -181,7 +191,9 @@ impl Input {
     #[pyo3(signature = (hint=None))]
     fn readlines<'py>(&self, py: Python<'py>, hint: Option<isize>) -> PyResult<Bound<'py, PyList>> {
         let lines = PyList::empty(py);
-        let hint = hint.filter(|h| *h > 0).map(|h| usize::try_from(h).unwrap_or(usize::MAX));
+        let hint = hint
+            .filter(|h| *h > 0)
+            .map(|h| usize::try_from(h).unwrap_or(usize::MAX));
         let mut total = 0usize;
         loop {
             let line = self.readline_impl(py, None)?;

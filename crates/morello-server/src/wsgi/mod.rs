@@ -70,22 +70,38 @@ impl Runner {
         log: Arc<LogSink>,
     ) -> PyResult<Self> {
         mounts.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
-        let logger = py.import("logging")?.call_method1("getLogger", ("morello.error",))?.unbind();
+        let logger = py
+            .import("logging")?
+            .call_method1("getLogger", ("morello.error",))?
+            .unbind();
         let template = environ::template(py, &cfg, logger.bind(py))?;
-        Ok(Self { mounts, template, cfg, logger, log, keys: environ::KeyCache::default() })
+        Ok(Self {
+            mounts,
+            template,
+            cfg,
+            logger,
+            log,
+            keys: environ::KeyCache::default(),
+        })
     }
 
     /// The longest mount whose prefix is the path or a whole-segment prefix of it.
     fn route(&self, path: &[u8]) -> Option<&Mount> {
         self.mounts.iter().find(|m| {
             let p = m.prefix.as_bytes();
-            p.is_empty() || (path.starts_with(p) && (path.len() == p.len() || path[p.len()] == b'/'))
+            p.is_empty()
+                || (path.starts_with(p) && (path.len() == p.len() || path[p.len()] == b'/'))
         })
     }
 
     /// Runs one request to completion (GIL held; waits release it).
     pub fn run(&self, py: Python<'_>, job: Job) {
-        let Job { head, exchange, peer, listener } = job;
+        let Job {
+            head,
+            exchange,
+            peer,
+            listener,
+        } = job;
         let mut response = Response::new(Arc::clone(&exchange), &head, &self.cfg);
         let target = split_target(head.target());
         let path = percent_decode_path(target.path, self.cfg.keep_quoted_slash);
@@ -120,10 +136,14 @@ impl Runner {
         let outcome = response.run_app(py, mount.app.bind(py), environ);
         match outcome {
             Outcome::Done => {}
-            Outcome::AppError(err) => {
-                self.log_exception(py, &format!("error in WSGI application for {}", describe(&head)), err)
+            Outcome::AppError(err) => self.log_exception(
+                py,
+                &format!("error in WSGI application for {}", describe(&head)),
+                err,
+            ),
+            Outcome::Logged(message) => {
+                self.log_error(py, &format!("{message} ({})", describe(&head)))
             }
-            Outcome::Logged(message) => self.log_error(py, &format!("{message} ({})", describe(&head))),
         }
     }
 
@@ -152,7 +172,11 @@ impl Runner {
         }
         Python::attach(|py| {
             for (level, message) in self.log.take() {
-                if let Err(e) = self.logger.bind(py).call_method1("log", (level.as_logging(), message)) {
+                if let Err(e) = self
+                    .logger
+                    .bind(py)
+                    .call_method1("log", (level.as_logging(), message))
+                {
                     e.print(py);
                 }
             }

@@ -10,12 +10,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use morello_http::{
-    is_hop_by_hop, plan_response, validate_header_name, validate_header_value, validate_status, write_chunk,
-    write_head, BodyFraming, DateCache, RequestHead, RequestInfo, ResponsePlan, Version, LAST_CHUNK,
+    is_hop_by_hop, plan_response, validate_header_name, validate_header_value, validate_status,
+    write_chunk, write_head, BodyFraming, DateCache, RequestHead, RequestInfo, ResponsePlan,
+    Version, LAST_CHUNK,
 };
 use pyo3::exceptions::{PyAssertionError, PyRuntimeError, PyTypeError, PyValueError};
-use pyo3::prelude::*;
 use pyo3::intern;
+use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::config::EngineConfig;
@@ -66,17 +67,32 @@ struct State {
 }
 
 impl State {
-    fn head_bytes(&mut self, buf: &mut Vec<u8>, known_length: Option<u64>) -> Result<ResponsePlan, Stop> {
+    fn head_bytes(
+        &mut self,
+        buf: &mut Vec<u8>,
+        known_length: Option<u64>,
+    ) -> Result<ResponsePlan, Stop> {
         let Some((status, code)) = self.status.clone() else {
             return Err(Stop::Error(PyAssertionError::new_err(
                 "the application returned a body without calling start_response()",
             )));
         };
         let bodiless = self.info.is_head || code < 200 || code == 204 || code == 304;
-        let computed = if self.content_length.is_none() && !bodiless { known_length } else { None };
-        let plan = plan_response(self.info, self.protocol, code, self.content_length.or(computed));
+        let computed = if self.content_length.is_none() && !bodiless {
+            known_length
+        } else {
+            None
+        };
+        let plan = plan_response(
+            self.info,
+            self.protocol,
+            code,
+            self.content_length.or(computed),
+        );
         let length_header = computed.map(|n| n.to_string());
-        let extra = length_header.as_ref().map(|n| (&b"Content-Length"[..], n.as_bytes()));
+        let extra = length_header
+            .as_ref()
+            .map(|n| (&b"Content-Length"[..], n.as_bytes()));
         // RFC 9110 §8.6: no Content-Length on 1xx and 204 responses, whatever the app says.
         let no_length = code < 200 || code == 204;
         let headers = self
@@ -87,7 +103,14 @@ impl State {
             .chain(extra);
         DATE.with(|d| {
             let mut d = d.borrow_mut();
-            write_head(buf, &plan, &status, headers, d.get(), crate::SERVER_SOFTWARE.as_bytes());
+            write_head(
+                buf,
+                &plan,
+                &status,
+                headers,
+                d.get(),
+                crate::SERVER_SOFTWARE.as_bytes(),
+            );
         });
         self.plan = Some(plan);
         self.head_sent = true;
@@ -109,7 +132,9 @@ impl State {
             BodyFraming::NoBody => {}
             BodyFraming::Length(n) => {
                 let remaining = n.saturating_sub(self.body_sent);
-                let take = usize::try_from(remaining).unwrap_or(usize::MAX).min(data.len());
+                let take = usize::try_from(remaining)
+                    .unwrap_or(usize::MAX)
+                    .min(data.len());
                 if take < data.len() && self.mismatch.is_none() {
                     self.mismatch = Some(format!(
                         "the application sent more than its Content-Length of {n} bytes; the excess was dropped"
@@ -170,7 +195,9 @@ impl State {
         let send_body = !matches!(plan.framing, BodyFraming::NoBody);
         if let Some(n) = self.content_length {
             if send_body && len < n {
-                self.mismatch = Some(format!("the file has {len} bytes of the Content-Length of {n}"));
+                self.mismatch = Some(format!(
+                    "the file has {len} bytes of the Content-Length of {n}"
+                ));
             }
         }
         let mut shared = self.exchange.lock();
@@ -182,7 +209,11 @@ impl State {
         shared.out.push_back(OutItem::Bytes(buf));
         if send_body && len > 0 {
             shared.out_pending += usize::try_from(len).unwrap_or(usize::MAX);
-            shared.out.push_back(OutItem::File { file: file.file, offset: file.offset, len });
+            shared.out.push_back(OutItem::File {
+                file: file.file,
+                offset: file.offset,
+                len,
+            });
         }
         shared.finished = true;
         shared.abort = self.mismatch.is_some();
@@ -203,12 +234,18 @@ fn latin1_bytes(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
         return Ok(text.as_bytes().to_vec());
     }
     text.chars()
-        .map(|c| u8::try_from(u32::from(c)).map_err(|_| PyValueError::new_err(format!("{what} is not latin-1: {text:?}"))))
+        .map(|c| {
+            u8::try_from(u32::from(c))
+                .map_err(|_| PyValueError::new_err(format!("{what} is not latin-1: {text:?}")))
+        })
         .collect()
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// Validated `start_response` arguments.
@@ -216,10 +253,14 @@ type Start = (Vec<u8>, u16, Vec<(Vec<u8>, Vec<u8>)>, Option<u64>);
 
 fn parse_start(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<Start> {
     let status_bytes = latin1_bytes(status, "status")?;
-    let code = validate_status(&status_bytes).map_err(|why| PyValueError::new_err(format!("invalid status {status_bytes:?}: {why}")))?;
-    let list = headers
-        .cast::<PyList>()
-        .map_err(|_| PyTypeError::new_err(format!("response headers must be a list, not {}", type_name(headers))))?;
+    let code = validate_status(&status_bytes)
+        .map_err(|why| PyValueError::new_err(format!("invalid status {status_bytes:?}: {why}")))?;
+    let list = headers.cast::<PyList>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "response headers must be a list, not {}",
+            type_name(headers)
+        ))
+    })?;
     let mut out = Vec::with_capacity(list.len());
     let mut content_length = None;
     for item in list.iter() {
@@ -227,11 +268,18 @@ fn parse_start(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResul
             .cast::<PyTuple>()
             .ok()
             .filter(|t| t.len() == 2)
-            .ok_or_else(|| PyTypeError::new_err(format!("each header must be a (name, value) tuple, not {item}")))?;
+            .ok_or_else(|| {
+                PyTypeError::new_err(format!(
+                    "each header must be a (name, value) tuple, not {item}"
+                ))
+            })?;
         let name = latin1_bytes(&pair.get_item(0)?, "header name")?;
         let value = latin1_bytes(&pair.get_item(1)?, "header value")?;
         if !validate_header_name(&name) {
-            return Err(PyValueError::new_err(format!("invalid header name {:?}", String::from_utf8_lossy(&name))));
+            return Err(PyValueError::new_err(format!(
+                "invalid header name {:?}",
+                String::from_utf8_lossy(&name)
+            )));
         }
         if !validate_header_value(&value) {
             return Err(PyValueError::new_err(format!(
@@ -246,8 +294,12 @@ fn parse_start(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResul
             )));
         }
         if name.eq_ignore_ascii_case(b"content-length") {
-            let n = parse_length(&value)
-                .ok_or_else(|| PyValueError::new_err(format!("invalid Content-Length {:?}", String::from_utf8_lossy(&value))))?;
+            let n = parse_length(&value).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "invalid Content-Length {:?}",
+                    String::from_utf8_lossy(&value)
+                ))
+            })?;
             if content_length.is_some_and(|m| m != n) {
                 return Err(PyValueError::new_err("conflicting Content-Length headers"));
             }
@@ -265,11 +317,15 @@ fn parse_length(value: &[u8]) -> Option<u64> {
     if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    value.iter().try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    value.iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 fn lock(state: &Mutex<State>) -> PyResult<MutexGuard<'_, State>> {
-    state.try_lock().map_err(|_| PyRuntimeError::new_err("the response is being written by another thread"))
+    state
+        .try_lock()
+        .map_err(|_| PyRuntimeError::new_err("the response is being written by another thread"))
 }
 
 /// The `start_response` callable of one request.
@@ -299,7 +355,9 @@ impl StartResponse {
                 return Err(PyErr::from_value(value));
             }
         } else if st.status.is_some() {
-            return Err(PyAssertionError::new_err("start_response() called a second time without exc_info"));
+            return Err(PyAssertionError::new_err(
+                "start_response() called a second time without exc_info",
+            ));
         }
         let (status, code, headers, content_length) = parse_start(status, headers)?;
         st.status = Some((status, code));
@@ -328,32 +386,42 @@ pub struct WriteCallable {
 #[pymethods]
 impl WriteCallable {
     fn __call__(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let bytes = data
-            .cast::<PyBytes>()
-            .map_err(|_| PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data))))?;
+        let bytes = data.cast::<PyBytes>().map_err(|_| {
+            PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data)))
+        })?;
         let result = lock(&self.state)?.send(bytes.as_bytes(), false);
         match result {
             Ok(()) => wait_for_room(py, &self.state, self.output_buffer, self.write_timeout),
-            Err(Stop::Gone) => Err(pyo3::exceptions::PyConnectionError::new_err("client disconnected")),
+            Err(Stop::Gone) => Err(pyo3::exceptions::PyConnectionError::new_err(
+                "client disconnected",
+            )),
             Err(Stop::Error(e)) => Err(e),
         }
     }
 }
 
 /// Waits (GIL released) while more than `limit` bytes are queued for the client.
-fn wait_for_room(py: Python<'_>, state: &Mutex<State>, limit: usize, timeout: Duration) -> PyResult<()> {
+fn wait_for_room(
+    py: Python<'_>,
+    state: &Mutex<State>,
+    limit: usize,
+    timeout: Duration,
+) -> PyResult<()> {
     let exchange = Arc::clone(&lock(state)?.exchange);
     let gone = py.detach(|| {
         let shared = exchange.lock();
         if shared.out_pending <= limit {
             return shared.client_gone;
         }
-        let shared =
-            exchange.wait_until(shared, Some(timeout + Duration::from_secs(1)), |s| s.client_gone || s.out_pending <= limit / 2);
+        let shared = exchange.wait_until(shared, Some(timeout + Duration::from_secs(1)), |s| {
+            s.client_gone || s.out_pending <= limit / 2
+        });
         shared.client_gone || shared.out_pending > limit
     });
     if gone {
-        return Err(pyo3::exceptions::PyConnectionError::new_err("client disconnected"));
+        return Err(pyo3::exceptions::PyConnectionError::new_err(
+            "client disconnected",
+        ));
     }
     Ok(())
 }
@@ -383,7 +451,11 @@ impl Response {
             body_sent: 0,
             mismatch: None,
         };
-        Self { state: Arc::new(Mutex::new(state)), output_buffer: cfg.output_buffer, write_timeout: cfg.write_timeout }
+        Self {
+            state: Arc::new(Mutex::new(state)),
+            output_buffer: cfg.output_buffer,
+            write_timeout: cfg.write_timeout,
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -399,7 +471,10 @@ impl Response {
         }
         let body = format!("{code} {reason}\n");
         st.status = Some((format!("{code} {reason}").into_bytes(), code));
-        st.headers = vec![(b"Content-Type".to_vec(), b"text/plain; charset=utf-8".to_vec())];
+        st.headers = vec![(
+            b"Content-Type".to_vec(),
+            b"text/plain; charset=utf-8".to_vec(),
+        )];
         st.content_length = None;
         st.mismatch = None;
         let _ = st.send(body.as_bytes(), true);
@@ -407,7 +482,12 @@ impl Response {
 
     /// Calls the application and sends what it returns. `close()` is called exactly once on
     /// every path where the application returned an object.
-    pub fn run_app(&mut self, py: Python<'_>, app: &Bound<'_, PyAny>, environ: Bound<'_, PyDict>) -> Outcome {
+    pub fn run_app(
+        &mut self,
+        py: Python<'_>,
+        app: &Bound<'_, PyAny>,
+        environ: Bound<'_, PyDict>,
+    ) -> Outcome {
         let start = StartResponse {
             state: Arc::clone(&self.state),
             output_buffer: self.output_buffer,
@@ -435,7 +515,9 @@ impl Response {
     }
 
     fn fail(&self, py: Python<'_>, stop: Stop) -> Outcome {
-        let Stop::Error(err) = stop else { return Outcome::Done };
+        let Stop::Error(err) = stop else {
+            return Outcome::Done;
+        };
         // An error caused by the request body (malformed, too large, too slow, cut short) is
         // the client's, whatever the application made of it: answer for the body, not 500.
         let body_error = self.state().exchange.lock().body_error;
@@ -458,7 +540,10 @@ impl Response {
 
     /// Sends the application's iterable.
     fn consume(&self, py: Python<'_>, result: &Bound<'_, PyAny>) -> Result<(), Stop> {
-        if result.is_none() || result.is_instance_of::<PyBytes>() || result.is_instance_of::<PyString>() {
+        if result.is_none()
+            || result.is_instance_of::<PyBytes>()
+            || result.is_instance_of::<PyString>()
+        {
             return Err(Stop::Error(PyTypeError::new_err(format!(
                 "the application must return an iterable of bytes, not {}",
                 type_name(result)
@@ -492,7 +577,8 @@ impl Response {
                 continue;
             }
             lock(&self.state)?.send(bytes.as_bytes(), false)?;
-            wait_for_room(py, &self.state, self.output_buffer, self.write_timeout).map_err(|_| Stop::Gone)?;
+            wait_for_room(py, &self.state, self.output_buffer, self.write_timeout)
+                .map_err(|_| Stop::Gone)?;
         }
         lock(&self.state)?.send(&[], true)
     }
@@ -500,7 +586,10 @@ impl Response {
 
 fn chunk_bytes<'a, 'py>(item: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyBytes>> {
     item.cast::<PyBytes>().map_err(|_| {
-        PyTypeError::new_err(format!("the application must yield bytes, not {}", type_name(item)))
+        PyTypeError::new_err(format!(
+            "the application must yield bytes, not {}",
+            type_name(item)
+        ))
     })
 }
 
