@@ -3,7 +3,7 @@
 #   make run     serve examples/hello.py on http://127.0.0.1:8080 (Ctrl-C stops it)
 #   make test    Rust unit tests, then the Python test suite
 #   make lint    rustfmt, clippy, mypy and the generated-docs check
-#   make bench   the benchmarks: bench/run.sh $(BENCH_ARGS) (default: the hello app, every server)
+#   make bench   the side-by-side benchmark; rewrites bench/results/ and docs/benchmarks.md
 #   make deps    install the Debian packages the tests need (curl, nginx), as root
 #   make docs    regenerate docs/configuration.md and python/morello/config.pyi
 #   make clean   remove the virtualenv and every build artefact
@@ -59,9 +59,6 @@ lint: setup
 	$(BIN)/python -m mypy --strict python/morello tools/gen_docs.py examples/hello.py
 	$(BIN)/python -m mypy.stubtest morello._morello
 	$(BIN)/python tools/gen_docs.py --check
-
-# Arguments for bench/run.sh (see bench/README.md), e.g. make bench BENCH_ARGS='-r 3 all morello'.
-BENCH_ARGS ?= hello
 
 # The side-by-side benchmark (bench/README.md): installs the peers once (bench/setup.sh), runs
 # every app against morello and the peers, and regenerates docs/benchmarks.md from the TSV.

@@ -113,10 +113,15 @@ impl Input {
             st.eof = true;
             return Err(PyOSError::new_err(message));
         }
-        if st.buf.is_empty() {
+        if st.pos == st.buf.len() {
             st.buf = data;
             st.pos = 0;
         } else {
+            // Drop what was read before appending: the buffer holds only unread bytes, so it
+            // stays within one read-ahead of the IO thread however long the body is.
+            let pos = st.pos;
+            st.buf.drain(..pos);
+            st.pos = 0;
             st.buf.extend_from_slice(&data);
         }
         if eof {
