@@ -21,6 +21,7 @@ class Config:
     threads: int
     max_threads: int
     max_queued: int
+    max_connections: int
     keepalive: float
     header_timeout: float
     read_timeout: float
@@ -44,6 +45,7 @@ class Config:
         threads: int = ...,
         max_threads: int = ...,
         max_queued: int = ...,
+        max_connections: int = ...,
         keepalive: float = ...,
         header_timeout: float = ...,
         read_timeout: float = ...,

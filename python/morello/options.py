@@ -452,6 +452,16 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        name="max_connections",
+        flag="--max-connections",
+        kind=Integer(0),
+        default=0,
+        help="Most open connections; past it morello stops accepting (new connections wait in the "
+        "listen backlog) until some close. 0 means no limit but the open-files limit.",
+        group=_WORKERS,
+        metavar="N",
+    ),
+    Option(
         name="keepalive",
         flag="--keep-alive",
         kind=Seconds(positive=False),

@@ -18,6 +18,7 @@ pub const CONFIG_FIELDS: &[&str] = &[
     "threads",
     "max_threads",
     "max_queued",
+    "max_connections",
     "backlog",
     "keepalive",
     "header_timeout",
@@ -46,6 +47,8 @@ pub struct EngineConfig {
     pub max_threads: usize,
     /// Requests that may wait for a thread; `None` means unbounded.
     pub max_queued: Option<usize>,
+    /// Most open connections; `None` means no limit.
+    pub max_connections: Option<usize>,
     /// Listen backlog.
     pub backlog: i32,
     /// Idle keep-alive timeout; `None` disables keep-alive.
@@ -119,6 +122,10 @@ impl EngineConfig {
             threads: threads.max(1),
             max_threads: max_threads.max(threads.max(1)),
             max_queued: (max_queued > 0).then_some(max_queued),
+            max_connections: {
+                let n: usize = field(config, "max_connections")?;
+                (n > 0).then_some(n)
+            },
             backlog: field::<i64>(config, "backlog")?.clamp(1, i64::from(i32::MAX)) as i32,
             keepalive: (keepalive > 0.0).then(|| secs(keepalive)),
             header_timeout: secs(field(config, "header_timeout")?),

@@ -202,8 +202,16 @@ impl Engine {
             .spawn(move || {
                 crate::pool::prefer_batching();
                 let abandoned = reactor.run();
-                if abandoned > 0 {
-                    log.push(Level::Warning, format!("stop: {abandoned} requests were still running at the graceful timeout; their connections were closed"));
+                if !abandoned.is_empty() {
+                    log.push(
+                        Level::Warning,
+                        format!(
+                            "stop: abandoned {} request(s) still running at the graceful timeout \
+                             (their connections were closed): {}",
+                            abandoned.len(),
+                            abandoned.join("; ")
+                        ),
+                    );
                 }
                 io_pool.close();
                 done.set();

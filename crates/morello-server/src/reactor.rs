@@ -86,6 +86,8 @@ struct Conn {
     wpos: usize,
     phase: Phase,
     ex: Option<Arc<Exchange>>,
+    /// The request with the application, to name it if a stop has to abandon it.
+    request: Option<Arc<morello_http::RequestHead>>,
     expect_continue: bool,
     continue_sent: bool,
     body_done: bool,
@@ -113,6 +115,8 @@ pub struct Reactor {
     spare: Vec<Vec<u8>>,
     date: DateCache,
     accept_paused_until: Option<Instant>,
+    /// Accepting stopped at `max_connections`; resumes when a connection closes.
+    accept_full: bool,
     stopping_until: Option<Instant>,
     news: Vec<Token>,
 }
@@ -154,6 +158,7 @@ impl Reactor {
             spare: Vec::new(),
             date: DateCache::new(),
             accept_paused_until: None,
+            accept_full: false,
             stopping_until: None,
             news: Vec::new(),
         };
@@ -166,8 +171,8 @@ impl Reactor {
     }
 
     /// Runs until stopped and every connection is closed (or the shutdown timeout passes).
-    /// Returns the number of requests abandoned with the application still running.
-    pub fn run(mut self) -> usize {
+    /// Returns a description of each request abandoned with the application still running.
+    pub fn run(mut self) -> Vec<String> {
         let mut events = Events::with_capacity(1024);
         loop {
             if self.stop.is_requested() && self.stopping_until.is_none() {
@@ -175,7 +180,7 @@ impl Reactor {
             }
             if let Some(until) = self.stopping_until {
                 if self.conns.is_empty() {
-                    return 0;
+                    return Vec::new();
                 }
                 if Instant::now() >= until {
                     return self.force_close_all();
@@ -213,6 +218,19 @@ impl Reactor {
             }
             self.news = news;
             self.fire_timers();
+            if self.accept_full
+                && self
+                    .cfg
+                    .max_connections
+                    .is_some_and(|max| self.conns.len() < max)
+            {
+                // Listeners are edge-triggered: connections that queued while we were full
+                // raise no new event, so accept them now.
+                self.accept_full = false;
+                for i in 0..self.listeners.len() {
+                    self.accept(i);
+                }
+            }
             if let Some(until) = self.accept_paused_until {
                 if Instant::now() >= until {
                     self.accept_paused_until = None;
@@ -250,6 +268,15 @@ impl Reactor {
             return;
         };
         loop {
+            if self
+                .cfg
+                .max_connections
+                .is_some_and(|max| self.conns.len() >= max)
+            {
+                // Leave further connections in the backlog; `close` resumes accepting.
+                self.accept_full = true;
+                return;
+            }
             let accepted = match self.listeners.get(index) {
                 Some((listener, _)) => listener.accept(),
                 None => return,
@@ -281,6 +308,7 @@ impl Reactor {
                         wpos: 0,
                         phase: Phase::Head,
                         ex: None,
+                        request: None,
                         expect_continue: false,
                         continue_sent: false,
                         body_done: false,
@@ -509,6 +537,8 @@ impl Reactor {
             let cfg = Arc::clone(&self.cfg);
             let _ = pump_body(conn, &cfg);
         }
+        let head: Arc<morello_http::RequestHead> = Arc::from(head);
+        conn.request = Some(Arc::clone(&head));
         let job = Job {
             head,
             exchange: ex,
@@ -521,6 +551,7 @@ impl Reactor {
                 self.error_response_with(503, "all worker threads are busy", "Retry-After: 1\r\n");
             if let Some(conn) = self.conns.get_mut(key) {
                 conn.ex = None;
+                conn.request = None;
                 conn.wq.push_back(OutItem::Bytes(bytes));
                 conn.keep_alive = false;
                 begin_closing(conn);
@@ -535,6 +566,7 @@ impl Reactor {
             return;
         };
         conn.ex = None;
+        conn.request = None;
         if !keep_alive || stopping || conn.peer_eof {
             begin_closing(conn);
             return;
@@ -726,9 +758,20 @@ impl Reactor {
         }
     }
 
-    fn force_close_all(&mut self) -> usize {
+    /// Closes everything at the end of the graceful timeout. Returns a description of each
+    /// request abandoned with the application still running.
+    fn force_close_all(&mut self) -> Vec<String> {
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-        let abandoned = self.conns.iter().filter(|(_, c)| c.ex.is_some()).count();
+        let abandoned = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.ex.is_some())
+            .map(|(_, c)| {
+                c.request
+                    .as_deref()
+                    .map_or_else(|| "a request".to_owned(), crate::wsgi::describe)
+            })
+            .collect();
         for key in keys {
             self.close(key);
         }

@@ -34,7 +34,7 @@ pub struct ListenerInfo {
 /// One request for the pool: a complete head and the exchange to answer through.
 pub struct Job {
     /// The validated request head.
-    pub head: Box<RequestHead>,
+    pub head: Arc<RequestHead>,
     /// Where the body comes from and the response goes.
     pub exchange: Arc<Exchange>,
     /// The client.
@@ -185,7 +185,7 @@ impl Runner {
 }
 
 /// `METHOD target` for log lines, with control characters escaped.
-fn describe(head: &RequestHead) -> String {
+pub fn describe(head: &RequestHead) -> String {
     let mut out = String::with_capacity(head.method().len() + head.target().len() + 1);
     for &b in head.method().iter().chain(b" ").chain(head.target()) {
         if (0x20..0x7f).contains(&b) {
