@@ -144,18 +144,24 @@ pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
     if data.is_empty() {
         return;
     }
+    write_chunk_size(out, data.len());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends a chunk-size line (`size-in-hex CRLF`) for a chunk of `size` bytes whose data the
+/// caller sends separately, followed by `CRLF`. `size` must not be 0 (that would end the body).
+pub fn write_chunk_size(out: &mut Vec<u8>, size: usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut digits = [0u8; 2 * std::mem::size_of::<usize>()];
     let mut at = digits.len();
-    let mut n = data.len();
+    let mut n = size;
     while n > 0 && at > 0 {
         at -= 1;
         digits[at] = HEX[n & 0xf];
         n >>= 4;
     }
     out.extend_from_slice(&digits[at..]);
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
 }
 

@@ -22,6 +22,8 @@ pub const BODY_BUFFER: usize = 256 * 1024;
 pub enum OutItem {
     /// Bytes to write as they are (head, body, chunk framing).
     Bytes(Vec<u8>),
+    /// A large body chunk, written from the application's own `bytes` object.
+    Shared(crate::pybytes::SharedBytes),
     /// A region of a regular file, sent with `sendfile(2)`.
     File {
         /// The file (a duplicate descriptor the IO thread owns).
@@ -38,6 +40,7 @@ impl OutItem {
     pub fn len(&self) -> usize {
         match self {
             OutItem::Bytes(b) => b.len(),
+            OutItem::Shared(b) => b.as_slice().len(),
             OutItem::File { len, .. } => usize::try_from(*len).unwrap_or(usize::MAX),
         }
     }

@@ -15,6 +15,7 @@ pub mod exchange;
 pub mod listener;
 pub mod log;
 pub mod pool;
+pub mod pybytes;
 pub mod reactor;
 pub mod sendfile;
 pub mod status;

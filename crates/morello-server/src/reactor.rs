@@ -852,51 +852,100 @@ fn fill(conn: &mut Conn, limit: usize) -> Fill {
     }
 }
 
-/// Writes queued output until the socket would block. Returns the bytes written; `Err` when
-/// the connection is broken.
+/// Most buffers gathered into one `writev(2)`.
+const MAX_IOV: usize = 16;
+
+/// Writes queued output until the socket would block, gathering consecutive byte items into
+/// one `writev(2)` (a head and its body leave in one call). Returns the bytes written; `Err`
+/// when the connection is broken.
 fn write_queue(conn: &mut Conn) -> Result<usize, ()> {
     let mut written = 0;
-    while let Some(item) = conn.wq.front_mut() {
-        match item {
-            OutItem::Bytes(bytes) => {
-                if conn.wpos >= bytes.len() {
-                    conn.wq.pop_front();
-                    conn.wpos = 0;
+    loop {
+        let Conn {
+            wq, wpos, stream, ..
+        } = &mut *conn;
+        let result = match wq.front_mut() {
+            None => break,
+            Some(OutItem::File { file, offset, len }) => {
+                if *len == 0 {
+                    wq.pop_front();
                     continue;
                 }
-                match conn.stream.write(&bytes[conn.wpos..]) {
+                match crate::sendfile::send(stream, file, offset, len) {
+                    // The file is shorter than promised: the response cannot be completed.
                     Ok(0) => return Err(()),
                     Ok(n) => {
-                        conn.wpos += n;
                         written += n;
+                        continue;
                     }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(_) => return Err(()),
+                    Err(e) => Err(e),
                 }
             }
-            OutItem::File { file, offset, len } => {
-                if *len == 0 {
-                    conn.wq.pop_front();
+            Some(_) => {
+                let mut slices = [io::IoSlice::new(&[]); MAX_IOV];
+                let mut count = 0;
+                for (i, item) in wq.iter().enumerate() {
+                    let bytes = match item {
+                        OutItem::Bytes(b) => b.as_slice(),
+                        OutItem::Shared(b) => b.as_slice(),
+                        OutItem::File { .. } => break,
+                    };
+                    let bytes = if i == 0 {
+                        &bytes[(*wpos).min(bytes.len())..]
+                    } else {
+                        bytes
+                    };
+                    slices[count] = io::IoSlice::new(bytes);
+                    count += 1;
+                    if count == MAX_IOV {
+                        break;
+                    }
+                }
+                stream.write_vectored(&slices[..count])
+            }
+        };
+        match result {
+            Ok(0) => {
+                if advance(conn, 0) {
                     continue;
                 }
-                match crate::sendfile::send(&conn.stream, file, offset, len) {
-                    Ok(0) => {
-                        // The file is shorter than promised: the response cannot be completed.
-                        return Err(());
-                    }
-                    Ok(n) => written += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(_) => return Err(()),
-                }
+                return Err(());
             }
+            Ok(n) => {
+                written += n;
+                advance(conn, n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(_) => return Err(()),
         }
     }
     if conn.wq.is_empty() && conn.phase == Phase::Closing {
         conn.stream.shutdown_write();
     }
     Ok(written)
+}
+
+/// Marks `n` written bytes of the queue done, popping finished items. True if an empty item
+/// was popped (a zero-length write made progress after all).
+fn advance(conn: &mut Conn, mut n: usize) -> bool {
+    let mut popped_empty = false;
+    while let Some(item) = conn.wq.front() {
+        if matches!(item, OutItem::File { .. }) {
+            break;
+        }
+        let left = item.len().saturating_sub(conn.wpos);
+        if left == 0 {
+            popped_empty = true;
+        } else if n < left {
+            conn.wpos += n;
+            break;
+        }
+        n -= left;
+        conn.wq.pop_front();
+        conn.wpos = 0;
+    }
+    popped_empty
 }
 
 /// Moves decoded body bytes from the connection buffer into the exchange, reading the socket

@@ -96,6 +96,7 @@ impl Runner {
 
     /// Runs one request to completion (GIL held; waits release it).
     pub fn run(&self, py: Python<'_>, job: Job) {
+        crate::pybytes::empty_bin(py);
         let Job {
             head,
             exchange,
@@ -165,12 +166,14 @@ impl Runner {
         }
     }
 
-    /// Delivers records queued by the IO thread to `logging` (takes the GIL only if needed).
+    /// Delivers records queued by the IO thread to `logging` and releases response objects
+    /// parked by threads without the GIL. Takes the GIL only if there is work.
     pub fn flush_logs(&self) {
-        if self.log.is_empty() {
+        if self.log.is_empty() && crate::pybytes::bin_is_empty() {
             return;
         }
         Python::attach(|py| {
+            crate::pybytes::empty_bin(py);
             for (level, message) in self.log.take() {
                 if let Err(e) = self
                     .logger

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use morello_http::{
     is_hop_by_hop, plan_response, validate_header_name, validate_header_value, validate_status,
-    write_chunk, write_head, BodyFraming, DateCache, RequestHead, RequestInfo, ResponsePlan,
+    write_chunk_size, write_head, BodyFraming, DateCache, RequestHead, RequestInfo, ResponsePlan,
     Version, LAST_CHUNK,
 };
 use pyo3::exceptions::{PyAssertionError, PyRuntimeError, PyTypeError, PyValueError};
@@ -21,8 +21,12 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::config::EngineConfig;
 use crate::exchange::{BodyError, Exchange, OutItem};
+use crate::pybytes::SharedBytes;
 use crate::wsgi::file_wrapper::FileWrapper;
 use crate::wsgi::is_sequence;
+
+/// Body chunks at least this large are queued by reference rather than copied.
+const SHARE_MIN: usize = 8 * 1024;
 
 thread_local! {
     static DATE: RefCell<DateCache> = RefCell::new(DateCache::new());
@@ -118,15 +122,30 @@ impl State {
     }
 
     /// Frames `data` (and the end of the body when `last`) and queues it on the exchange.
-    fn send(&mut self, data: &[u8], last: bool) -> Result<(), Stop> {
+    /// When `obj` is the `bytes` object `data` comes from and the chunk is large, it is queued
+    /// by reference instead of copied (see [`crate::pybytes`]).
+    fn send(
+        &mut self,
+        data: &[u8],
+        obj: Option<&Bound<'_, PyBytes>>,
+        last: bool,
+    ) -> Result<(), Stop> {
         let mut buf = Vec::new();
         let plan = match self.plan {
             Some(plan) => plan,
             None => {
-                buf.reserve(256 + data.len());
+                let inline = if data.len() < SHARE_MIN {
+                    data.len()
+                } else {
+                    0
+                };
+                buf.reserve(256 + inline);
                 self.head_bytes(&mut buf, last.then_some(data.len() as u64))?
             }
         };
+        // Body bytes, either appended to `buf` or shared, then `tail` (chunk framing).
+        let mut body: &[u8] = &[];
+        let mut tail: &[u8] = &[];
         let mut short = false;
         match plan.framing {
             BodyFraming::NoBody => {}
@@ -140,7 +159,7 @@ impl State {
                         "the application sent more than its Content-Length of {n} bytes; the excess was dropped"
                     ));
                 }
-                buf.extend_from_slice(&data[..take]);
+                body = &data[..take];
                 self.body_sent += take as u64;
                 if last && self.body_sent < n {
                     short = true;
@@ -151,18 +170,32 @@ impl State {
                 }
             }
             BodyFraming::Chunked => {
-                write_chunk(&mut buf, data);
-                if last {
-                    buf.extend_from_slice(LAST_CHUNK);
+                if !data.is_empty() {
+                    write_chunk_size(&mut buf, data.len());
+                    body = data;
+                    tail = if last { b"\r\n0\r\n\r\n" } else { b"\r\n" };
+                } else if last {
+                    tail = LAST_CHUNK;
                 }
                 self.body_sent += data.len() as u64;
             }
             BodyFraming::CloseDelimited => {
-                buf.extend_from_slice(data);
+                body = data;
                 self.body_sent += data.len() as u64;
             }
         }
-        if buf.is_empty() && !last {
+        let share = match obj {
+            Some(obj) if body.len() >= SHARE_MIN && body.len() == data.len() => {
+                Some(SharedBytes::new(obj))
+            }
+            _ => {
+                buf.extend_from_slice(body);
+                buf.extend_from_slice(tail);
+                tail = &[];
+                None
+            }
+        };
+        if buf.is_empty() && share.is_none() && !last {
             return Ok(());
         }
         let mut shared = self.exchange.lock();
@@ -173,6 +206,13 @@ impl State {
         if !buf.is_empty() {
             shared.out_pending += buf.len();
             shared.out.push_back(OutItem::Bytes(buf));
+        }
+        if let Some(item) = share {
+            shared.out_pending += body.len() + tail.len();
+            shared.out.push_back(OutItem::Shared(item));
+            if !tail.is_empty() {
+                shared.out.push_back(OutItem::Bytes(tail.to_vec()));
+            }
         }
         if last {
             shared.finished = true;
@@ -389,7 +429,7 @@ impl WriteCallable {
         let bytes = data.cast::<PyBytes>().map_err(|_| {
             PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data)))
         })?;
-        let result = lock(&self.state)?.send(bytes.as_bytes(), false);
+        let result = lock(&self.state)?.send(bytes.as_bytes(), Some(bytes), false);
         match result {
             Ok(()) => wait_for_room(py, &self.state, self.output_buffer, self.write_timeout),
             Err(Stop::Gone) => Err(pyo3::exceptions::PyConnectionError::new_err(
@@ -477,7 +517,7 @@ impl Response {
         )];
         st.content_length = None;
         st.mismatch = None;
-        let _ = st.send(body.as_bytes(), true);
+        let _ = st.send(body.as_bytes(), None, true);
     }
 
     /// Calls the application and sends what it returns. `close()` is called exactly once on
@@ -561,14 +601,14 @@ impl Response {
             if len == 1 {
                 let item = result.get_item(0)?;
                 let bytes = chunk_bytes(&item)?;
-                return lock(&self.state)?.send(bytes.as_bytes(), true);
+                return lock(&self.state)?.send(bytes.as_bytes(), Some(bytes), true);
             }
             let mut body = Vec::new();
             for item in result.try_iter()? {
                 let item = item?;
                 body.extend_from_slice(chunk_bytes(&item)?.as_bytes());
             }
-            return lock(&self.state)?.send(&body, true);
+            return lock(&self.state)?.send(&body, None, true);
         }
         for item in result.try_iter()? {
             let item = item?;
@@ -576,11 +616,11 @@ impl Response {
             if bytes.as_bytes().is_empty() {
                 continue;
             }
-            lock(&self.state)?.send(bytes.as_bytes(), false)?;
+            lock(&self.state)?.send(bytes.as_bytes(), Some(bytes), false)?;
             wait_for_room(py, &self.state, self.output_buffer, self.write_timeout)
                 .map_err(|_| Stop::Gone)?;
         }
-        lock(&self.state)?.send(&[], true)
+        lock(&self.state)?.send(&[], None, true)
     }
 }
 
