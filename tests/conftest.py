@@ -196,3 +196,147 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+# --------------------------------------------------------------------------- subprocess servers
+#
+# For tests that measure the server process itself (RSS, CPU time, open fds) or that must survive
+# the server dying: ``python -m morello MODULE:APP`` in a subprocess, read through /proc.
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_status_kib(pid, field):
+    """A ``kB`` field of /proc/<pid>/status (VmRSS, VmHWM...), in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s in /proc/%d/status" % (field, pid))
+
+
+def proc_cpu_seconds(pid):
+    """utime + stime of a process (all its threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rpartition(")")[2].split()
+    # fields[0] is the state (field 3 of stat(5)); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def cpu_share(pid, seconds):
+    """The share of one core a process used over the next ``seconds`` of wall time."""
+    c0, t0 = proc_cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    c1, t1 = proc_cpu_seconds(pid), time.monotonic()
+    return (c1 - c0) / (t1 - t0)
+
+
+class ServerProcess:
+    """A ``python -m morello`` subprocess whose stdout and stderr are collected."""
+
+    URL = None  # compiled lazily
+
+    def __init__(self, argv, cwd, env, preexec_fn=None):
+        import re
+        import subprocess
+
+        type(self).URL = type(self).URL or re.compile(r"http://127\.0\.0\.1:(\d+)")
+        self.argv = argv
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            preexec_fn=preexec_fn,
+        )
+        self.pid = self.proc.pid
+        self.port = None
+        self._lines = []
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._pump, args=(s,), daemon=True)
+            for s in (self.proc.stdout, self.proc.stderr)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _pump(self, stream):
+        for line in stream:
+            with self._lock:
+                self._lines.append(line)
+
+    def output(self):
+        with self._lock:
+            return "".join(self._lines)
+
+    def line_count(self):
+        with self._lock:
+            return len(self._lines)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def wait_for_port(self, timeout=20):
+        wait_until(lambda: self.URL.search(self.output()) or not self.alive(), timeout=timeout)
+        m = self.URL.search(self.output())
+        if not m:
+            self.kill()
+            pytest.fail("the server never printed its URL; output:\n%s" % self.output()[-4000:])
+        self.port = int(m.group(1))
+        return self.port
+
+    @property
+    def address(self):
+        return ("127.0.0.1", self.port)
+
+    def rss_kib(self):
+        return proc_status_kib(self.pid, "VmRSS")
+
+    def hwm_kib(self):
+        return proc_status_kib(self.pid, "VmHWM")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def finish(self):
+        self.kill()
+        for t in self._threads:
+            t.join(5)
+
+
+@pytest.fixture
+def spawn(tmp_path):
+    """Factory: ``spawn(app_source, *cli_args, module="procapp", preexec_fn=None)``.
+
+    Writes ``app_source`` to ``tmp_path/<module>.py`` and runs
+    ``python -m morello <module>:app --bind 127.0.0.1:0 *cli_args`` in ``tmp_path`` with
+    ``MORELLO_TEST_DIR`` set to ``tmp_path``; returns a started :class:`ServerProcess` whose
+    port is known. Every process is killed at teardown.
+    """
+    started = []
+
+    def _spawn(app_source, *args, module="procapp", preexec_fn=None, env=None):
+        (tmp_path / (module + ".py")).write_text(app_source)
+        full_env = dict(os.environ)
+        full_env["MORELLO_TEST_DIR"] = str(tmp_path)
+        full_env["PYTHONUNBUFFERED"] = "1"
+        full_env.update(env or {})
+        argv = [sys.executable, "-m", "morello", module + ":app", "--bind", "127.0.0.1:0"] + list(args)
+        p = ServerProcess(argv, cwd=str(tmp_path), env=full_env, preexec_fn=preexec_fn)
+        started.append(p)
+        p.wait_for_port()
+        return p
+
+    yield _spawn
+    for p in started:
+        p.finish()

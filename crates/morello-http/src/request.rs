@@ -155,6 +155,9 @@ struct HeadProgress {
     line_start: usize,
     /// Complete lines before it, request line included.
     lines: usize,
+    /// Bytes of empty lines (CRLF) consumed before the request line, across calls. Bounded by
+    /// `max_request_line`, so a flood of CRLFs gets a 400 instead of being read forever.
+    skipped: usize,
 }
 
 #[derive(Debug)]
@@ -182,7 +185,8 @@ impl RequestDecoder {
     /// `input` consumed and one event. On error the decoder is poisoned.
     ///
     /// At the start of a head, empty lines (CRLF) before the request line are consumed and
-    /// ignored, as RFC 9112 section 2.2 allows; a bare LF there is still an error.
+    /// ignored, as RFC 9112 section 2.2 allows, up to `max_request_line` bytes of them (more is
+    /// [`Error::BadRequestLine`]); a bare LF there is still an error.
     pub fn decode<'a>(&mut self, input: &'a [u8]) -> Result<(usize, Event<'a>), Error> {
         let result = match &mut self.state {
             State::Failed(e) => return Err(*e),
@@ -221,7 +225,11 @@ impl RequestDecoder {
         if p.scanned == 0 {
             while input[skip..].starts_with(b"\r\n") {
                 skip += 2;
+                if p.skipped + skip > self.limits.max_request_line {
+                    return Err(Error::BadRequestLine);
+                }
             }
+            p.skipped += skip;
         }
         let buf = &input[skip..];
         let limits = &self.limits;

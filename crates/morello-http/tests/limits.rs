@@ -48,15 +48,20 @@ fn request_line_limit_default() {
 }
 
 #[test]
-fn leading_empty_lines_do_not_count() {
+fn leading_empty_lines_are_bounded_separately() {
+    // Empty lines before the request line count neither against the request line nor the head,
+    // but together they may not exceed max_request_line bytes: a CRLF flood is a 400.
     let limits = Limits {
         max_request_line: 14,
         max_head_size: 27,
         ..Limits::default()
     };
-    let mut input = b"\r\n".repeat(100);
+    let mut input = b"\r\n".repeat(7);
     input.extend_from_slice(HEAD);
     check_ok_with(&limits, &input);
+    let mut flood = b"\r\n".repeat(8);
+    flood.extend_from_slice(HEAD);
+    check_err_with(&limits, &flood, Error::BadRequestLine);
 }
 
 #[test]

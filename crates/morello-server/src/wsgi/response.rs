@@ -130,18 +130,21 @@ impl State {
         obj: Option<&Bound<'_, PyBytes>>,
         last: bool,
     ) -> Result<(), Stop> {
-        let mut buf = Vec::new();
+        // One allocation of the right size: head (if due), chunk framing and a copied body.
+        let inline = if data.len() < SHARE_MIN || obj.is_none() {
+            data.len()
+        } else {
+            0
+        };
+        let head_room = if self.plan.is_none() {
+            256 + 32 * self.headers.len()
+        } else {
+            0
+        };
+        let mut buf = Vec::with_capacity(head_room + inline + 24);
         let plan = match self.plan {
             Some(plan) => plan,
-            None => {
-                let inline = if data.len() < SHARE_MIN {
-                    data.len()
-                } else {
-                    0
-                };
-                buf.reserve(256 + inline);
-                self.head_bytes(&mut buf, last.then_some(data.len() as u64))?
-            }
+            None => self.head_bytes(&mut buf, last.then_some(data.len() as u64))?,
         };
         // Body bytes, either appended to `buf` or shared, then `tail` (chunk framing).
         let mut body: &[u8] = &[];
