@@ -666,6 +666,16 @@ impl Reactor {
     }
 
     fn fire_timers(&mut self) {
+        // Entries of closed connections stay until they fall due; with many short connections
+        // they would outnumber the live ones (connection rate × header timeout). Drop them
+        // once they dominate, so the heap stays proportional to the open connections.
+        if self.timers.len() > 2 * self.conns.len() + 1024 {
+            let conns = &self.conns;
+            self.timers.retain(|Reverse((at, key))| {
+                conns.get(*key).is_some_and(|c| c.timer_at == Some(*at))
+            });
+            self.timers.shrink_to(2 * self.conns.len() + 1024);
+        }
         let now = Instant::now();
         while let Some(Reverse((at, key))) = self.timers.peek().copied() {
             if at > now {
