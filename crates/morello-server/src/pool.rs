@@ -6,9 +6,10 @@
 //!    queued one without releasing the GIL, so a burst of fast requests is served by one thread
 //!    in one GIL tenure instead of bouncing the GIL between threads.
 //! 2. **Wake a second thread only when the first is stuck.** A new request wakes an idle worker
-//!    only when no worker is running. Otherwise the monitor wakes one more worker when nobody
-//!    has taken a request from the queue for [`ESCALATE_AFTER`]: the running workers are then
-//!    blocked (in I/O, or waiting on a slow client) or out of the GIL.
+//!    only when no worker is running, or when requests take long on average (over
+//!    [`SLOW_SERVICE_US`]: waiting for a running worker would cost a whole request). Otherwise the monitor wakes one more worker when the
+//!    oldest queued request has waited [`ESCALATE_AFTER`]: the running workers are then blocked
+//!    (in I/O, or waiting on a slow client) or out of the GIL.
 //! 3. **Grow only for blocking, never for CPU.** When every worker is busy and requests wait,
 //!    the monitor measures how long it takes to acquire the GIL. If the GIL is free (acquired in
 //!    under [`GIL_FREE`]), the workers are blocked outside Python and more threads will help;
@@ -26,7 +27,7 @@ use pyo3::prelude::*;
 
 use crate::wsgi::{Job, Runner};
 
-/// How long the queue may go without being served before the monitor wakes another worker.
+/// How long the oldest queued request may wait before the monitor wakes or adds a worker.
 pub const ESCALATE_AFTER: Duration = Duration::from_millis(2);
 /// A GIL acquired faster than this is considered free (nobody is running Python).
 pub const GIL_FREE: Duration = Duration::from_micros(500);
@@ -36,6 +37,11 @@ pub const GIL_PROBES: u32 = 5;
 pub const IDLE_EXIT: Duration = Duration::from_secs(2);
 /// How often the monitor looks at the queue while requests wait.
 const TICK: Duration = Duration::from_millis(1);
+/// Requests slower than this on average (microseconds) wake an idle worker at once rather than
+/// wait for a running one.
+const SLOW_SERVICE_US: u64 = 200;
+/// Most queued requests the monitor examines per tick.
+const MAX_WAKE_SCAN: usize = 256;
 /// Most threads added in one growth step.
 const GROW_STEP: usize = 8;
 /// Stack size of worker threads: the usual Linux default, as Python's own threads get.
@@ -54,11 +60,14 @@ pub struct Stats {
     pub connections: AtomicUsize,
     /// Requests completed.
     pub requests: AtomicU64,
+    /// Moving average of the time a worker spends on one request, in microseconds.
+    pub service_us: AtomicU64,
 }
 
 #[derive(Default)]
 struct Queue {
-    jobs: VecDeque<Job>,
+    /// Queued jobs with the instant each was queued.
+    jobs: VecDeque<(Instant, Job)>,
     /// Workers waiting for a job.
     idle: usize,
     /// Idle workers already signalled and not yet awake.
@@ -83,8 +92,6 @@ pub struct Pool {
     work: Condvar,
     monitor: Condvar,
     exited: Condvar,
-    epoch: Instant,
-    last_pop: AtomicU64,
     min_threads: usize,
     max_threads: usize,
     max_queued: Option<usize>,
@@ -107,8 +114,6 @@ impl Pool {
             work: Condvar::new(),
             monitor: Condvar::new(),
             exited: Condvar::new(),
-            epoch: Instant::now(),
-            last_pop: AtomicU64::new(0),
             min_threads,
             max_threads: max_threads.max(min_threads),
             max_queued,
@@ -119,10 +124,6 @@ impl Pool {
 
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn now_nanos(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Spawns the `threads` workers and the monitor.
@@ -175,9 +176,12 @@ impl Pool {
             return Err(job);
         }
         let was_empty = q.jobs.is_empty();
-        q.jobs.push_back(job);
+        q.jobs.push_back((Instant::now(), job));
         self.stats.queued.store(q.jobs.len(), Ordering::Relaxed);
-        if q.busy == 0 && q.idle > q.signalled {
+        // Fast requests: the running worker will get to this one soon, keep the GIL with it.
+        // Slow ones (blocking I/O, or long CPU work): waiting for it costs a whole request.
+        let slow = self.stats.service_us.load(Ordering::Relaxed) > SLOW_SERVICE_US;
+        if (q.busy == 0 || slow) && q.idle > q.signalled {
             q.signalled += 1;
             self.work.notify_one();
         } else if was_empty {
@@ -187,9 +191,8 @@ impl Pool {
     }
 
     fn pop_locked(&self, q: &mut Queue) -> Option<Job> {
-        let job = q.jobs.pop_front()?;
+        let (_, job) = q.jobs.pop_front()?;
         self.stats.queued.store(q.jobs.len(), Ordering::Relaxed);
-        self.last_pop.store(self.now_nanos(), Ordering::Relaxed);
         Some(job)
     }
 
@@ -243,7 +246,9 @@ impl Pool {
                 break;
             };
             loop {
+                let started = Instant::now();
                 self.runner.run(py, job);
+                self.record_service(started.elapsed());
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
                 match self.next_job() {
                     Some(next) => job = next,
@@ -253,6 +258,15 @@ impl Pool {
         });
         // `wait_job` took this worker out of `live` under the lock already.
         self.thread_done();
+    }
+
+    /// Folds one request's duration into the moving average (weight 1/8). Races between
+    /// workers lose an update at worst.
+    fn record_service(&self, took: Duration) {
+        let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let old = self.stats.service_us.load(Ordering::Relaxed);
+        let new = old - old / 8 + sample / 8;
+        self.stats.service_us.store(new, Ordering::Relaxed);
     }
 
     /// A worker or the monitor has returned from Python for good.
@@ -278,21 +292,27 @@ impl Pool {
                 self.runner.flush_logs();
                 continue;
             }
-            let stalled = self
-                .now_nanos()
-                .saturating_sub(self.last_pop.load(Ordering::Relaxed))
-                > u64::try_from(ESCALATE_AFTER.as_nanos()).unwrap_or(u64::MAX);
+            // Requests that waited too long: whoever runs is blocked or out of the GIL. Wake an
+            // idle worker for each of them; grow only when none is idle.
+            let overdue = q
+                .jobs
+                .iter()
+                .take(MAX_WAKE_SCAN)
+                .take_while(|(at, _)| at.elapsed() > ESCALATE_AFTER)
+                .count();
             let mut grow = 0;
-            if stalled {
-                if q.idle > q.signalled {
+            if overdue > 0 {
+                let wake = overdue.min(q.idle.saturating_sub(q.signalled));
+                for _ in 0..wake {
                     q.signalled += 1;
                     self.work.notify_one();
-                } else if q.idle == 0
+                }
+                if q.idle == 0
                     && q.live < self.max_threads
                     && !q.closed
                     && last_probe.elapsed() >= TICK * 4
                 {
-                    grow = q.jobs.len().min(GROW_STEP).min(self.max_threads - q.live);
+                    grow = overdue.min(GROW_STEP).min(self.max_threads - q.live);
                 }
             }
             drop(q);
