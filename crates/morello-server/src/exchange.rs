@@ -137,6 +137,16 @@ impl Exchange {
         }
     }
 
+    /// Ends the response without completing it: the IO thread writes what is queued, then
+    /// closes the connection.
+    pub fn abort(&self) {
+        let mut shared = self.lock();
+        shared.abort = true;
+        shared.finished = true;
+        drop(shared);
+        self.notify_io();
+    }
+
     /// Tells the IO thread this exchange has news (worker side).
     pub fn notify_io(&self) {
         self.notifier.notify(self.token);

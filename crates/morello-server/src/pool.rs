@@ -247,7 +247,18 @@ impl Pool {
             };
             loop {
                 let started = Instant::now();
-                self.runner.run(py, job);
+                let exchange = Arc::clone(&job.exchange);
+                // A bug in the bridge must not cost the pool a thread: contain it to the request,
+                // whose connection is closed after whatever was already queued.
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.runner.run(py, job)
+                }));
+                if let Err(panic) = ran {
+                    exchange.abort();
+                    self.runner
+                        .log_internal_error(py, crate::reactor::panic_message(&*panic));
+                }
+                drop(exchange);
                 self.record_service(started.elapsed());
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
                 match self.next_job() {

@@ -347,9 +347,23 @@ impl Reactor {
     /// Makes every step of progress possible on one connection, then re-arms its timer.
     fn drive(&mut self, key: usize) {
         for _ in 0..64 {
-            let progressed = match self.step(key) {
-                Ok(p) => p,
-                Err(()) => {
+            // A bug in one connection's handling must not take the IO thread, and so every
+            // other connection, down with it: contain it to that connection and log it.
+            let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.step(key)));
+            let progressed = match step {
+                Ok(Ok(p)) => p,
+                Ok(Err(())) => {
+                    self.close(key);
+                    return;
+                }
+                Err(panic) => {
+                    self.log.push(
+                        Level::Error,
+                        format!(
+                            "internal error on a connection (closed): {}",
+                            panic_message(&*panic)
+                        ),
+                    );
                     self.close(key);
                     return;
                 }
@@ -790,6 +804,15 @@ impl Reactor {
         }
         abandoned
     }
+}
+
+/// The message of a caught panic.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("panic")
 }
 
 fn begin_closing(conn: &mut Conn) {

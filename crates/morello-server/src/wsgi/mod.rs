@@ -160,6 +160,14 @@ impl Runner {
         }
     }
 
+    /// Logs a contained internal error (a bug of ours, not the application's).
+    pub fn log_internal_error(&self, py: Python<'_>, message: &str) {
+        self.log_error(
+            py,
+            &format!("internal error while running a request: {message}"),
+        );
+    }
+
     fn log_error(&self, py: Python<'_>, message: &str) {
         if let Err(e) = self.logger.bind(py).call_method1("error", (message,)) {
             e.print(py);

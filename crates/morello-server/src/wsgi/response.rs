@@ -509,7 +509,7 @@ impl Response {
     pub fn simple(&self, _py: Python<'_>, code: u16, reason: &str) {
         let mut st = self.state();
         if st.head_sent {
-            abort(&st.exchange);
+            st.exchange.abort();
             return;
         }
         let body = format!("{code} {reason}\n");
@@ -645,13 +645,4 @@ fn close_result(py: Python<'_>, result: &Bound<'_, PyAny>) -> PyResult<()> {
         Ok(close) => close.call0().map(|_| ()),
         Err(_) => Ok(()),
     }
-}
-
-/// Ends a response whose head is out: close the connection after what is queued.
-fn abort(exchange: &Exchange) {
-    let mut shared = exchange.lock();
-    shared.abort = true;
-    shared.finished = true;
-    drop(shared);
-    exchange.notify_io();
 }
