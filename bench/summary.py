@@ -89,11 +89,31 @@ def render(rows, source):
     return "\n".join(lines)
 
 
+def ratios(rows):
+    """One line per app: morello's rps and rps/CPU-s, and their ratio to each peer's."""
+    lines = []
+    for app, servers in sorted(summarise(rows).items()):
+        ours = servers.get("morello") or servers.get("morello-t8")
+        if not ours or ours[0] is None:
+            lines.append(f"{app}: morello has no counted run")
+            continue
+        rps, per_cpu = ours[0], ours[1]
+        parts = [f"{app}: morello {fmt(rps)} rps, {fmt(per_cpu)} rps/CPU-s"]
+        for server, (peer_rps, peer_cpu, _, _) in sorted(servers.items()):
+            if server.startswith("morello") or not peer_rps:
+                continue
+            cpu_ratio = f"{per_cpu / peer_cpu:.2f}" if per_cpu and peer_cpu else "—"
+            parts.append(f"x{rps / peer_rps:.2f} {server} (CPU-s x{cpu_ratio})")
+        lines.append("; ".join(parts))
+    return "\n".join(lines)
+
+
 def main(argv):
-    path = argv[1] if len(argv) > 1 else "bench/results/latest.tsv"
+    args = [a for a in argv[1:] if a != "--ratios"]
+    path = args[0] if args else "bench/results/latest.tsv"
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
-    print(render(rows, path))
+    print(ratios(rows) if "--ratios" in argv else render(rows, path))
 
 
 if __name__ == "__main__":
