@@ -181,7 +181,9 @@ impl Pool {
         // Fast requests: the running worker will get to this one soon, keep the GIL with it.
         // Slow ones (blocking I/O, or long CPU work): waiting for it costs a whole request.
         let slow = self.stats.service_us.load(Ordering::Relaxed) > SLOW_SERVICE_US;
-        if (q.busy == 0 || slow) && q.idle > q.signalled {
+        // A worker already signalled counts as running: without that, a batch of N requests
+        // pushed before the first woken worker runs would wake N workers.
+        if (q.busy + q.signalled == 0 || slow) && q.idle > q.signalled {
             q.signalled += 1;
             self.work.notify_one();
         } else if was_empty {
