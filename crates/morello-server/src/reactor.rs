@@ -598,9 +598,15 @@ impl Reactor {
     }
 
     fn next_request(&mut self, key: usize) {
+        let stopping = self.stopping_until.is_some();
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        if stopping {
+            // No new requests once a stop began, even on a connection that was draining a body.
+            begin_closing(conn);
+            return;
+        }
         conn.decoder.start_next();
         conn.phase = Phase::Head;
         conn.since = Instant::now();
