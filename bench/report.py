@@ -13,10 +13,10 @@ import subprocess
 import sys
 from importlib import metadata
 
-APP_ORDER = ["hello", "big", "echo", "sleep", "stream"]
+APP_ORDER = ["hello", "big", "echo", "sleep", "stream", "file", "flask", "pipelined", "mixed"]
 PACKAGES = [
     "morello", "gunicorn", "waitress", "cheroot", "granian", "bjoern", "fastwsgi",
-    "pyruvate", "WSGIserver", "uWSGI", "meinheld",
+    "pyruvate", "WSGIserver", "uWSGI", "meinheld", "Flask",
 ]
 
 

@@ -2,7 +2,8 @@
 # Side-by-side WSGI server benchmark on 127.0.0.1 (server pinned to one CPU, wrk to another).
 #
 # Usage: ./run.sh [options] APPS [SERVER...]
-#   APPS      comma-separated apps from apps.py (hello,big,echo,sleep,stream) or "all"
+#   APPS      comma-separated apps from apps.py (hello,big,echo,sleep,stream,file,flask,
+#             pipelined,mixed) or "all"
 #   SERVER    server names (see -l); default: every known server that is installed
 #
 # Options:
@@ -14,7 +15,8 @@
 #   -o FILE     markdown output (default ./bench-results.md); raw rows go to FILE
 #               with .md replaced by .tsv and accumulate across invocations
 #   -n          start FILE's .tsv afresh instead of adding to it
-#   -S 'NAME=CMD'   add a server from a command line; placeholders {app} (e.g. apps:hello),
+#   -S 'NAME=CMD'   add a server from a command line; placeholders {app} (e.g. apps:hello;
+#               flask_app:app for the flask app),
 #               {host} {port} {bench} {venv} {threads}. Stop signal defaults to TERM;
 #               write 'NAME:INT=CMD' for another one. Example:
 #                 -S 'mysrv=mysrv {app} --bind {host}:{port} --threads {threads}'
@@ -24,11 +26,16 @@
 #   MORELLO (default: this repository's .venv/bin/morello, built by `make setup`),
 #   SERVER_CPU (1), CLIENT_CPU (0), THREADS (8), STOP_TIMEOUT (10), READY_TIMEOUT (20),
 #   SETTLE (1: seconds of idle between warm-up and measured run, so that requests the
-#   warm-up left queued in a slow server are drained before measuring).
-# Servers run from this folder with PYTHONPATH=this folder, so "apps:NAME" imports.
+#   warm-up left queued in a slow server are drained before measuring),
+#   MIXED_SLOW_CONNS (6: the mixed app's /slow connections; /fast gets the other -c ones),
+#   PIPELINE_DEPTH (16: requests per write in the pipelined app),
+#   PIPELINE_ALL (0; 1: run the pipelined app on every server, even those PIPELINE_SKIP lists),
+#   MORELLO_BENCH_FILE (the file app's 1 MiB file; default ~/.cache/morello-bench/file-1MiB.bin).
+# Servers run from this folder with PYTHONPATH=this folder, so "apps:NAME" (and "flask_app:app") imports.
 #
 # Per run: start server (setsid, taskset -c SERVER_CPU) -> wait until it answers ->
-#   check the app's response with curl -> warm-up wrk -> SETTLE -> measured wrk --latency ->
+#   check the app's response with curl (pipelined: and pipeline_check.py) -> warm-up wrk -> SETTLE ->
+#   measured wrk --latency (mixed: two wrk at once, /fast and /slow) ->
 #   check the server is still alive -> stop it with its stop signal (SIGKILL after
 #   STOP_TIMEOUT, noted) -> verify the port is free.
 
@@ -48,6 +55,10 @@ THREADS="${THREADS:-8}"
 STOP_TIMEOUT="${STOP_TIMEOUT:-10}"
 READY_TIMEOUT="${READY_TIMEOUT:-20}"
 SETTLE="${SETTLE:-1}"
+MIXED_SLOW_CONNS="${MIXED_SLOW_CONNS:-6}"
+PIPELINE_ALL="${PIPELINE_ALL:-0}"
+export PIPELINE_DEPTH="${PIPELINE_DEPTH:-16}"
+export MORELLO_BENCH_FILE="${MORELLO_BENCH_FILE:-$CACHE/file-1MiB.bin}"
 export PYTHONPATH="$BENCH${PYTHONPATH:+:$PYTHONPATH}"
 ROUNDS=2
 DURATION=8
@@ -56,7 +67,7 @@ CONNS=64
 OUT="$PWD/bench-results.md"
 FRESH=0
 
-ALL_APPS=(hello big echo sleep stream)
+ALL_APPS=(hello big echo sleep stream file flask pipelined mixed)
 
 # Known servers, in default order. Add a name here and a case in server_cmd below.
 KNOWN_SERVERS=(
@@ -72,6 +83,9 @@ declare -A EXTRA_CMD=() EXTRA_SIG=()
 # ---------------------------------------------------------------------------
 server_cmd() {
   local name=$1 app=$2 port=$3 spec="apps:$2"
+  # the flask app is its own module, loaded as a Flask app is (module:app), so servers that
+  # look the callable up in the module's dict (uWSGI) find it too
+  [[ "$app" == flask ]] && spec="flask_app:app"
   STOP_SIG=TERM
   CONF=""
   case "$name" in
@@ -137,11 +151,23 @@ server_cmd() {
   return 0
 }
 
-# server_supports NAME APP: rust-limit only implements hello.
+# Servers that do not answer HTTP/1.1 pipelined requests correctly (pipeline_check.py, which
+# run.sh also runs before each pipelined row: PIPELINE_ALL=1 ./run.sh -r 1 -d 1 -w 1 pipelined
+# re-checks every server). The pipelined app skips them; the reason is printed.
+# Checked 2026-11-25 with the versions of requirements-bench.txt (see README.md).
+declare -A PIPELINE_SKIP=(
+  [gunicorn-sync]="no keep-alive: answers the first request with Connection: close, drops the other 15"
+  [bjoern]="answers only the last request of a pipelined batch and drops the others (the client waits forever)"
+  [pyruvate]="answers the first request with Connection: close and drops the other 15"
+  [uwsgi]="--http-socket has no keep-alive: closes after the first response"
+  [uwsgi-http11]="closes the connection after the first response of a pipelined batch (no Connection: close)"
+)
+
+# server_supports NAME APP: rust-limit only implements hello; the pipelined app skips PIPELINE_SKIP.
 server_supports() {
   case "$1" in
     rust-limit) [[ "$2" == hello ]] ;;
-    *) return 0 ;;
+    *) [[ "$2" != pipelined || "$PIPELINE_ALL" == 1 || -z "${PIPELINE_SKIP[$1]:-}" ]] ;;
   esac
 }
 
@@ -187,6 +213,10 @@ shift
 for a in "${APPS[@]}"; do
   [[ " ${ALL_APPS[*]} " == *" $a "* ]] || die "unknown app '$a' (known: ${ALL_APPS[*]})"
 done
+
+if [[ " ${APPS[*]} " == *" mixed "* ]] && (( CONNS <= MIXED_SLOW_CONNS )); then
+  die "mixed needs -c above MIXED_SLOW_CONNS ($MIXED_SLOW_CONNS): /fast gets the rest"
+fi
 
 if [[ $# -gt 0 ]]; then SERVERS=("$@"); else SERVERS=("${KNOWN_SERVERS[@]}"); fi
 for s in "${SERVERS[@]}"; do server_cmd "$s" hello 1 || die "unknown server '$s' (see -l)"; done
@@ -236,7 +266,25 @@ to_ms() {  # wrk latency value (e.g. 812.00us, 1.23ms, 2.01s) -> ms
 
 wrk_args() {  # APP -> extra wrk args
   [[ "$1" == echo ]] && printf '%s\n' -s "$BENCH/post16k.lua"
+  [[ "$1" == pipelined ]] && printf '%s\n' -s "$BENCH/pipeline.lua"
   return 0
+}
+
+app_path() {  # APP -> the path wrk measures (mixed: the fast endpoint; its /slow load runs alongside)
+  case "$1" in
+    mixed) echo /fast ;;
+    *) echo / ;;
+  esac
+}
+
+wrk_summary() {  # wrk output FILE -> "rps p50_ms p99_ms non2xx connect read write timeout"
+  local w=$1 rps non2xx ec=0 er=0 ew=0 et=0
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$w"); rps=${rps:-NA}
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$w"); non2xx=${non2xx:-0}
+  if grep -q 'Socket errors' "$w"; then
+    read -r ec er ew et < <(sed -n 's/.*Socket errors: connect \([0-9]*\), read \([0-9]*\), write \([0-9]*\), timeout \([0-9]*\).*/\1 \2 \3 \4/p' "$w")
+  fi
+  echo "$rps $(to_ms "$(awk '$1 == "50%" {print $2}' "$w")") $(to_ms "$(awk '$1 == "99%" {print $2}' "$w")") $non2xx $ec $er $ew $et"
 }
 
 PROBE_MAX="${PROBE_MAX:-3}"
@@ -259,6 +307,9 @@ check_app() {  # APP PORT -> prints "ok" or a reason
   case "$app" in
     echo) res=$(curl -s -o "$body" -w '%{http_code} %{size_download} %{time_total}' --max-time 5 \
                   -H 'Content-Type: application/octet-stream' --data-binary @"$POST_BODY" "$url") ;;
+    file) res=$(curl -s -o "$body" -D "$LOGDIR/check.headers" -w '%{http_code} %{size_download} %{time_total}' \
+                  --max-time 5 "$url") ;;
+    mixed) res=$(curl -s -o "$body" -w '%{http_code} %{size_download} %{time_total}' --max-time 5 "${url}slow") ;;
     *)    res=$(curl -s -o "$body" -w '%{http_code} %{size_download} %{time_total}' --max-time 5 "$url") ;;
   esac
   rc=$?
@@ -274,6 +325,22 @@ check_app() {  # APP PORT -> prints "ok" or a reason
     big)         [[ "$size" == 65536 ]] || { echo "size=$size"; return; } ;;
     echo)        [[ "$(cat "$body")" == 16384 ]] || { echo "echo=$(head -c 20 "$body")"; return; } ;;
     stream)      [[ "$size" == 102400 ]] || { echo "size=$size"; return; } ;;
+    pipelined)   [[ "$(cat "$body")" == "Hello, World!" ]] || { echo "body(size=$size)"; return; } ;;
+    file)        [[ "$size" == 1048576 ]] || { echo "size=$size"; return; }
+                 cmp -s "$body" "$MORELLO_BENCH_FILE" || { echo "content"; return; } ;;
+    flask)       # the template route: 20 rows from the loop, the heading, the footer
+                 [[ "$(grep -c '^<tr class="\(odd\|even\)"><td>' "$body")" == 20 ]] \
+                   && grep -q '^<h1>Hello, World!</h1>$' "$body" && grep -q '^<p>20 items, total 320.00</p>$' "$body" \
+                   || { echo "template(size=$size)"; return; }
+                 # the JSON route
+                 res=$(curl -s -o "$body" -w '%{http_code}' --max-time 5 "${url}api/items/3")
+                 [[ "$res" == 200 ]] && grep -q '"count": *3' "$body" && grep -q '"name": *"item 3"' "$body" \
+                   || { echo "json(status=$res)"; return; } ;;
+    mixed)       # that was /slow (>= 50 ms); now /fast
+                 [[ "$(cat "$body")" == "Hello, World!" ]] || { echo "slow-body(size=$size)"; return; }
+                 awk -v t="${secs:-0}" 'BEGIN { exit !(t >= 0.05) }' || { echo "slow-too-fast(${secs}s)"; return; }
+                 res=$(curl -s -o "$body" -w '%{http_code}' --max-time 5 "${url}fast")
+                 [[ "$res" == 200 && "$(cat "$body")" == "Hello, World!" ]] || { echo "fast(status=$res)"; return; } ;;
   esac
   echo ok
 }
@@ -285,6 +352,8 @@ run_one() {
   local rps=NA p50=NA p99=NA avg=NA reqs=NA non2xx=0 ec=0 er=0 ew=0 et=0 cpu=NA wcpu=NA probe=NA
   server_cmd "$name" "$app" "$port"
   local url="http://$HOST:$port/"
+  # murl: what wrk and the probe hit (url, except for mixed: /fast); conns: the TSV's conns
+  local murl="http://$HOST:$port$(app_path "$app")" conns=$CONNS
 
   if port_listening "$port"; then
     notes="port $port busy before start; skipped"
@@ -316,24 +385,56 @@ run_one() {
   fi
 
   check=$(check_app "$app" "$port")
+  if [[ "$app" == pipelined && "$check" == ok ]]; then
+    # 16 pipelined requests by hand, answers checked in order (pipeline_check.py): a row counts only if so
+    local pc
+    pc=$(taskset -c "$CLIENT_CPU" "$PY" "$BENCH/pipeline_check.py" --depth "$PIPELINE_DEPTH" "$HOST" "$port" 2>&1 | tail -n 1)
+    [[ "$pc" == ok ]] || check="pipeline: ${pc//[$'\t|']/ }"
+  fi
+  if [[ "$app" == file ]]; then
+    case "$(awk 'tolower($1) == "x-bench-file-wrapper:" { print $2 }' "$LOGDIR/check.headers" 2>/dev/null | tr -d '\r')" in
+      1) notes="served through the server's wsgi.file_wrapper" ;;
+      0) notes="no wsgi.file_wrapper: the app iterates the file in 64 KiB blocks" ;;
+    esac
+  fi
   local -a extra
   mapfile -t extra < <(wrk_args "$app")
 
-  timeout $((WARMUP + 15)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${extra[@]}" "$url" > "$log.warmup.txt" 2>&1
-  if ! proc_alive "$pid"; then notes="died during warm-up"; fi
+  # mixed: fast = -c minus MIXED_SLOW_CONNS connections on /fast, slow = MIXED_SLOW_CONNS on /slow, at once
+  local fast=$CONNS slow=0
+  if [[ "$app" == mixed ]]; then
+    slow=$MIXED_SLOW_CONNS; fast=$((CONNS - slow)); conns="$fast+$slow"
+    timeout $((WARMUP + 15)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$slow" -d"${WARMUP}s" "${url}slow" > "$log.slow.warmup.txt" 2>&1 &
+    local swarm=$!
+    timeout $((WARMUP + 15)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$fast" -d"${WARMUP}s" "$murl" > "$log.warmup.txt" 2>&1
+    wait "$swarm"
+  else
+    timeout $((WARMUP + 15)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${extra[@]}" "$url" > "$log.warmup.txt" 2>&1
+  fi
+  if ! proc_alive "$pid"; then notes="${notes:+$notes; }died during warm-up"; fi
   sleep "$SETTLE"
 
   # probe: halfway through the measured run, one extra client on a fresh connection
   # times its request (PROBE_MAX s at most): can a new client get in while the server is loaded?
   local probe_pid
-  ( sleep $((DURATION / 2)); probe_request "$app" "$url" ) > "$log.probe.txt" 2>/dev/null &
+  ( sleep $((DURATION / 2)); probe_request "$app" "$murl" ) > "$log.probe.txt" 2>/dev/null &
   probe_pid=$!
 
   local c0 c1 w0 w1
   c0=$(group_cpu_ticks "$pgid"); w0=$(date +%s.%N)
   local TIMEFORMAT='%3U %3S %3R'
-  { time timeout $((DURATION + 15)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${extra[@]}" "$url" > "$log.wrk.txt" 2>&1; } 2> "$log.wrk.time"
-  local wrc=$?
+  local wrc src=0 spid
+  if [[ "$app" == mixed ]]; then
+    # both wrk under one `time`: wrk CPU is the two processes' together
+    { time { timeout $((DURATION + 15)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$slow" -d"${DURATION}s" --latency "${url}slow" > "$log.slow.txt" 2>&1 &
+             spid=$!
+             timeout $((DURATION + 15)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$fast" -d"${DURATION}s" --latency "$murl" > "$log.wrk.txt" 2>&1
+             wrc=$?
+             wait "$spid"; src=$?; }; } 2> "$log.wrk.time"
+  else
+    { time timeout $((DURATION + 15)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${extra[@]}" "$url" > "$log.wrk.txt" 2>&1; } 2> "$log.wrk.time"
+    wrc=$?
+  fi
   c1=$(group_cpu_ticks "$pgid"); w1=$(date +%s.%N)
   # client CPU: wrk's user+sys over wall; ~100 means the client, not the server, may be the limit
   wcpu=$(awk 'NF == 3 && $3 > 0 { printf "%.0f", ($1 + $2) / $3 * 100 }' "$log.wrk.time"); wcpu=${wcpu:-NA}
@@ -353,6 +454,23 @@ run_one() {
   if grep -q 'Socket errors' "$w"; then
     read -r ec er ew et < <(sed -n 's/.*Socket errors: connect \([0-9]*\), read \([0-9]*\), write \([0-9]*\), timeout \([0-9]*\).*/\1 \2 \3 \4/p' "$w")
   fi
+  if [[ "$app" == pipelined ]]; then
+    # wrk 4.1 records one latency sample per batch, and its coordinated-omission correction then
+    # adds counts below the minimum that its percentile walk never reaches: p50/p99 come out as 0
+    p50=NA; p99=NA; avg=NA
+  fi
+  if [[ "$app" == mixed ]]; then
+    # rps/p50/p99/avg/requests are /fast's; non-2xx and socket errors add up both (a row counts only if
+    # both ran clean); /slow's figures go to the notes, where summary.py finds slow_rps=
+    local s_rps s_p50 s_p99 s_non s_ec s_er s_ew s_et
+    read -r s_rps s_p50 s_p99 s_non s_ec s_er s_ew s_et < <(wrk_summary "$log.slow.txt")
+    notes="${notes:+$notes; }slow_rps=$s_rps slow_p50=$s_p50 slow_p99=$s_p99 (/slow: $slow conns, sleep 50 ms)"
+    [[ $src -eq 0 ]] || notes="$notes; slow wrk exit $src"
+    if [[ "$s_non" != 0 || "$s_ec$s_er$s_ew$s_et" != 0000 ]]; then
+      notes="$notes; slow non2xx=$s_non err=$s_ec/$s_er/$s_ew/$s_et"
+    fi
+    non2xx=$((non2xx + s_non)); ec=$((ec + s_ec)); er=$((er + s_er)); ew=$((ew + s_ew)); et=$((et + s_et))
+  fi
 
   if ! proc_alive "$pid"; then notes="${notes:+$notes; }died during measured run"; fi
   stop_server "$pid" "$pgid"; stop=$STOP_RESULT
@@ -364,7 +482,7 @@ emit() {
   local conf_clean=${CONF//$'\t'/ }
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
     "$(date -u +%FT%TZ)" "$app" "$name" "$round" "$pos" "$rps" "$p50" "$p99" "$avg" "$reqs" "$non2xx" \
-    "$ec" "$er" "$ew" "$et" "$cpu" "$wcpu" "$probe" "$check" "$stop" "$free" "$CONNS" "$DURATION" "$conf_clean" "$notes" >> "$TSV"
+    "$ec" "$er" "$ew" "$et" "$cpu" "$wcpu" "$probe" "$check" "$stop" "$free" "${conns:-$CONNS}" "$DURATION" "$conf_clean" "$notes" >> "$TSV"
   printf '  %-18s %-7s r%s  rps=%-10s p50=%-8s p99=%-8s non2xx=%s err=%s/%s/%s/%s cpu=%s%% wrk_cpu=%s%% probe=%s check=%s stop=%s port_free=%s %s\n' \
     "$name" "$app" "$round" "$rps" "$p50" "$p99" "$non2xx" "$ec" "$er" "$ew" "$et" "$cpu" "$wcpu" "$probe" "$check" "$stop" "$free" "$notes"
 }
@@ -424,7 +542,12 @@ done
 
 nruns=0
 for app in "${APPS[@]}"; do
-  for s in "${AVAILABLE[@]}"; do server_supports "$s" "$app" && nruns=$((nruns + 1)); done
+  for s in "${AVAILABLE[@]}"; do
+    if server_supports "$s" "$app"; then nruns=$((nruns + 1))
+    elif [[ "$app" == pipelined && -n "${PIPELINE_SKIP[$s]:-}" ]]; then
+      echo "note: pipelined skips $s: ${PIPELINE_SKIP[$s]} (PIPELINE_ALL=1 runs it anyway)" >&2
+    fi
+  done
 done
 nruns=$((nruns * ROUNDS))
 echo "== $nruns runs (~$((nruns * (WARMUP + SETTLE + DURATION + 2))) s): apps=${APPS[*]} servers=${AVAILABLE[*]}"

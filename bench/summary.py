@@ -5,13 +5,32 @@
 A row counts only with zero non-2xx responses, zero socket errors and a passing check; the
 figure for a server is the median of its counted rounds. Requests per server CPU-second
 (rps / (srv CPU % / 100)) ranks servers fairly when the client, not the server, is the limit.
+The mixed app's table also shows its fast endpoint's p50/p99 and the slow endpoint's rps, and
+--ratios tells whether morello's fast p99 is below every threaded peer's (the issue's criterion).
 """
 
 import csv
+import re
 import statistics
 import sys
 
-APP_ORDER = ["hello", "big", "echo", "sleep", "stream"]
+APP_ORDER = ["hello", "big", "echo", "sleep", "stream", "file", "flask", "pipelined", "mixed"]
+# One line under an app's heading, for the apps whose load is not plain "64 connections, GET /".
+APP_NOTES = {
+    "file": "A 1 MiB file through `wsgi.file_wrapper` (64 KiB blocks; iterated by the app where the server "
+            "has none), with Content-Length.",
+    "flask": "A small Flask app (`bench/flask_app.py`): `/` renders a Jinja template with a 20-row loop.",
+    "pipelined": "hello, 16 requests pipelined per write (wrk `pipeline.lua`, as TechEmpower's plaintext); only "
+                 "the servers that answer pipelined requests correctly run it (`bench/README.md`).",
+    "mixed": "Two wrk at once: 58 connections on `/fast` (hello) and 6 on `/slow` (`time.sleep(0.05)`); rps, "
+             "p50 and p99 are `/fast`'s, *slow rps* is `/slow`'s. Lower fast p99 is better.",
+}
+# Servers that run requests on a pool of threads (the mixed app's criterion compares these).
+THREADED = {
+    "morello", "morello-t8", "gunicorn-gthread", "waitress", "cheroot", "granian", "granian-bt8",
+    "pyruvate", "wsgiserver", "uwsgi", "uwsgi-http11",
+}
+LATENCY_APPS = {"mixed"}
 ERRORS = ("err_connect", "err_read", "err_write", "err_timeout")
 
 
@@ -30,6 +49,64 @@ def counts(row):
         and row["check"] == "ok"
         and number(row["rps"]) is not None
     )
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def slow_rps(row):
+    """The mixed app's /slow requests per second, which run.sh writes in the notes."""
+    m = re.search(r"slow_rps=([0-9.]+)", row.get("notes") or "")
+    return float(m.group(1)) if m else None
+
+
+def latest_rows(rows):
+    """{app: {server: [rows, the latest per round]}}."""
+    latest = {}
+    for r in rows:
+        latest[(r["app"], r["server"], r["round"])] = r
+    table = {}
+    for (app, server, _), r in latest.items():
+        table.setdefault(app, {}).setdefault(server, []).append(r)
+    return table
+
+
+def in_service(row):
+    """Little's law: connections actually being served = rps x mean latency. Below the connections
+    wrk opened, some wait unserved (e.g. a thread per connection, all threads taken), and wrk's
+    percentiles leave those out: they cover the served connections only."""
+    rps, avg = number(row["rps"]), number(row["avg_ms"])
+    return rps * avg / 1000 if rps is not None and avg is not None else None
+
+
+def fast_conns(row):
+    """The mixed app's /fast connections: run.sh writes its conns as FAST+SLOW."""
+    return number((row.get("conns") or "").split("+")[0])
+
+
+def latencies(rows):
+    """{app: {server: (median p50 ms, median p99 ms, median slow rps, median connections in service,
+    connections)}} over the counted rounds."""
+    out = {}
+    for app, servers in latest_rows(rows).items():
+        for server, rs in servers.items():
+            good = [r for r in rs if counts(r)]
+            out.setdefault(app, {})[server] = (
+                median([number(r["p50_ms"]) for r in good]),
+                median([number(r["p99_ms"]) for r in good]),
+                median([slow_rps(r) for r in good]),
+                median([in_service(r) for r in good]),
+                median([fast_conns(r) for r in good]),
+            )
+    return out
+
+
+def starved(entry):
+    """Serves fewer than 90% of its /fast connections (its p99 covers only those)."""
+    served, conns = entry[3], entry[4]
+    return served is not None and conns is not None and served < 0.9 * conns
 
 
 def summarise(rows):
@@ -60,6 +137,12 @@ def fmt(value):
     return "—" if value is None else f"{value:,.0f}"
 
 
+def fmt_ms(value):
+    if value is None:
+        return "—"
+    return f"{value:.2f}" if value < 100 else f"{value:,.0f}"
+
+
 def render(rows, source):
     data = summarise(rows)
     when = max((r["time"] for r in rows), default="?")
@@ -76,15 +159,36 @@ def render(rows, source):
         "divided by morello's in the same run.",
         "",
     ]
+    lat = latencies(rows)
     apps = sorted(data, key=lambda a: (APP_ORDER.index(a) if a in APP_ORDER else 99, a))
     for app in apps:
         servers = data[app]
         ours = servers.get("morello", (None,))[0]
-        lines += [f"## {app}", "", "| server | rps | rps/CPU-s | vs morello | rounds counted |", "|---|---:|---:|---:|---:|"]
+        lines += [f"## {app}", ""]
+        if app in APP_NOTES:
+            lines += [APP_NOTES[app], ""]
+        if app in LATENCY_APPS:
+            lines += ["*fast conns served*: rps x mean latency (Little's law), against the /fast connections "
+                      "opened; where it is lower, the other connections waited unserved and wrk's percentiles "
+                      "leave them out (below 90%: listed last).", "",
+                      "| server | rps | rps/CPU-s | vs morello | fast p50 ms | fast p99 ms | fast conns served | slow rps "
+                      "| rounds counted |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        else:
+            lines += ["| server | rps | rps/CPU-s | vs morello | rounds counted |", "|---|---:|---:|---:|---:|"]
         ranked = sorted(servers.items(), key=lambda kv: -(kv[1][0] or -1))
+        if app in LATENCY_APPS:  # lowest fast p99 first; those that leave connections unserved last
+            ranked = sorted(servers.items(), key=lambda kv: (lat[app][kv[0]][1] is None, starved(lat[app][kv[0]]),
+                                                             lat[app][kv[0]][1] or 0))
         for server, (rps, per_cpu, good, total) in ranked:
             ratio = f"{rps / ours:.2f}" if rps and ours else "—"
-            lines.append(f"| {server} | {fmt(rps)} | {fmt(per_cpu)} | {ratio} | {good}/{total} |")
+            if app in LATENCY_APPS:
+                p50, p99, slow, served, conns = lat[app][server]
+                served_cell = "—" if served is None else f"{served:.0f}" + (f" of {conns:.0f}" if conns else "")
+                lines.append(f"| {server} | {fmt(rps)} | {fmt(per_cpu)} | {ratio} | {fmt_ms(p50)} | {fmt_ms(p99)} "
+                             f"| {served_cell} | {fmt(slow)} | {good}/{total} |")
+            else:
+                lines.append(f"| {server} | {fmt(rps)} | {fmt(per_cpu)} | {ratio} | {good}/{total} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -105,7 +209,35 @@ def ratios(rows):
             cpu_ratio = f"{per_cpu / peer_cpu:.2f}" if per_cpu and peer_cpu else "—"
             parts.append(f"x{rps / peer_rps:.2f} {server} (CPU-s x{cpu_ratio})")
         lines.append("; ".join(parts))
+    lines += mixed_criterion(rows)
     return "\n".join(lines)
+
+
+def mixed_criterion(rows):
+    """mixed: is morello's fast p99 lower than every threaded peer's?"""
+    servers = latencies(rows).get("mixed")
+    if not servers:
+        return []
+    ours = servers.get("morello") or servers.get("morello-t8")
+    if not ours or ours[1] is None:
+        return ["mixed p99: morello has no counted run"]
+    peers = {s: v[1] for s, v in servers.items() if s in THREADED and not s.startswith("morello")}
+    counted = {s: p99 for s, p99 in peers.items() if p99 is not None}
+    beaten = [s for s, p99 in counted.items() if ours[1] < p99]
+    parts = [f"{s} {fmt_ms(p99)}" for s, p99 in sorted(counted.items(), key=lambda kv: kv[1])]
+    missing = sorted(s for s in peers if peers[s] is None)
+    verdict = "yes" if counted and len(beaten) == len(counted) else "no"
+    line = (f"mixed p99 (fast, ms): morello {fmt_ms(ours[1])}; threaded peers: {', '.join(parts) or 'none counted'}"
+            f" -> lower than every threaded peer's: {verdict}")
+    if missing:
+        line += f" (no counted run: {', '.join(missing)})"
+    lines = [line]
+    hungry = sorted(s for s in counted if starved(servers[s]))
+    if hungry:
+        lines.append("mixed p99 caveat: " + ", ".join(
+            f"{s} serves only about {servers[s][3]:.0f} of its {servers[s][4]:.0f} /fast connections" for s in hungry)
+            + " (the rest wait unserved; its p99 covers the served ones only)")
+    return lines
 
 
 def main(argv):
