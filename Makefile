@@ -1,11 +1,14 @@
 # morello: set up, build, serve and test.
 #
 #   make run     serve examples/hello.py on http://127.0.0.1:8080 (Ctrl-C stops it)
-#   make test    Rust unit tests, then the Python test suite
+#   make test    Rust unit tests, the Python test suite, then a short fuzz run (fuzz-short)
 #   make lint    rustfmt, clippy, mypy and the generated-docs check
 #   make bench   the side-by-side benchmark; rewrites bench/results/ and docs/benchmarks.md
+#   make bench-quick  hello and sleep against fastwsgi and granian, morello's ratios (< 2 min)
+#   make soak    1M keep-alive requests + 100k connections; RSS and fds must not grow
 #   make deps    install the Debian packages the tests need (curl, nginx), as root
 #   make docs    regenerate docs/configuration.md and python/morello/config.pyi
+#   make fuzz    fuzz every codec target for FUZZ_SECONDS (default 60) each; fails on a crash
 #   make clean   remove the virtualenv and every build artefact
 #
 # Both run and test first create .venv, install requirements-dev.txt and build the engine in
@@ -25,7 +28,7 @@ ifeq ($(wildcard python/morello/_morello*.so),)
 $(shell rm -f $(BUILD_STAMP))
 endif
 
-.PHONY: setup run test test-rust test-python lint bench deps docs clean
+.PHONY: setup run test test-rust test-python lint bench bench-quick soak deps docs clean fuzz fuzz-short fuzz-tool
 
 setup: $(BUILD_STAMP)
 
@@ -41,7 +44,7 @@ $(BUILD_STAMP): $(DEPS_STAMP) $(ENGINE_SOURCES)
 run: setup
 	$(BIN)/python -m morello examples.hello:app --bind 127.0.0.1:8080
 
-test: test-rust test-python
+test: test-rust test-python fuzz-short
 
 # PyO3 test binaries link libpython: build them against the venv's interpreter and let the
 # dynamic loader find its shared library.
@@ -56,7 +59,7 @@ test-python: setup
 lint: setup
 	cargo fmt --all --check
 	PYO3_PYTHON=$(CURDIR)/$(BIN)/python cargo clippy --workspace --all-targets -- -D warnings
-	$(BIN)/python -m mypy --strict python/morello tools/gen_docs.py examples/hello.py
+	$(BIN)/python -m mypy --strict python/morello tools/gen_docs.py tools/soak.py examples/hello.py
 	$(BIN)/python -m mypy.stubtest morello._morello
 	$(BIN)/python tools/gen_docs.py --check
 
@@ -68,13 +71,65 @@ bench: setup
 	bench/setup.sh
 	bench/run.sh -n -r $(BENCH_ROUNDS) -o bench/results/latest.md hello,big,echo,stream morello $(BENCH_PEERS) rust-limit
 	bench/run.sh -r $(BENCH_ROUNDS) -o bench/results/latest.md sleep morello morello-t8 $(BENCH_PEERS)
+	bench/run.sh -r $(BENCH_ROUNDS) -o bench/results/latest.md file,flask,pipelined,mixed morello $(BENCH_PEERS)
 	$(BIN)/python bench/summary.py bench/results/latest.tsv > docs/benchmarks.md
 
 deps:
 	tools/install-system-deps.sh
 
+# Fuzzing the HTTP codec (docs/fuzzing.md): cargo-fuzz and libFuzzer on stable Rust, with no
+# sanitizer by default (`-s none`: the codec has no unsafe code). The
+# targets live in fuzz/; each run starts from the committed seeds in fuzz/corpus/<target>/.
+# A crash, a timeout or a memory blow-up makes the run, and so make, fail; the input is left in
+# fuzz/artifacts/<target>/.
+FUZZ_TARGETS := requests chunked differential
+FUZZ_SECONDS ?= 60
+FUZZ_SHORT_SECONDS ?= 20
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_FLAGS := -timeout=10 -rss_limit_mb=512 -print_final_stats=1 -dict=http.dict
+# `make fuzz FUZZ_SANITIZER=address` builds with AddressSanitizer: cargo-fuzz passes it as a
+# -Z flag, which stable rustc accepts only with RUSTC_BOOTSTRAP=1 (about 4x slower).
+FUZZ_SANITIZER ?= none
+FUZZ_ENV := $(if $(filter none,$(FUZZ_SANITIZER)),,RUSTC_BOOTSTRAP=1)
+
+# Installs cargo-fuzz from crates.io once per machine (a couple of minutes); a no-op after.
+fuzz-tool:
+	@cargo fuzz --version >/dev/null 2>&1 || cargo install --locked cargo-fuzz --version $(CARGO_FUZZ_VERSION)
+
+# The campaign: new inputs accumulate in fuzz/generated/<target>/ (not committed).
+fuzz: fuzz-tool
+	cd fuzz && $(FUZZ_ENV) cargo fuzz build -s $(FUZZ_SANITIZER)
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		mkdir -p generated/$$t && \
+		$(FUZZ_ENV) cargo fuzz run -s $(FUZZ_SANITIZER) $$t generated/$$t corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) || exit 1; \
+	done
+
+# What make test runs: FUZZ_SHORT_SECONDS per target, from the seeds alone (a scratch corpus
+# each time, so the result does not depend on earlier runs).
+fuzz-short: fuzz-tool
+	cd fuzz && cargo fuzz build -s none
+	cd fuzz && scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p "$$scratch/$$t" && \
+		cargo fuzz run -s none $$t "$$scratch/$$t" corpus/$$t -- \
+			-max_total_time=$(FUZZ_SHORT_SECONDS) $(FUZZ_FLAGS) >"$$scratch/$$t.log" 2>&1 || { \
+			tail -n 60 "$$scratch/$$t.log"; echo "fuzz target $$t failed: input in fuzz/artifacts/$$t/"; exit 1; }; \
+		echo "fuzz $$t: $$(grep -E '^Done' "$$scratch/$$t.log")"; \
+	done
+
 docs: setup
 	$(BIN)/python tools/gen_docs.py
+
+# hello and sleep against fastwsgi and granian in under 2 minutes, printing morello's ratios.
+bench-quick: setup
+	bench/setup.sh
+	bench/quick.sh
+
+# 1,000,000 keep-alive requests and 100,000 new connections through one server: RSS must stay
+# flat after warm-up and open descriptors return to their baseline (tools/soak.py).
+soak: setup
+	$(BIN)/python tools/soak.py
 
 clean:
 	rm -rf $(VENV) target .pytest_cache .mypy_cache dist

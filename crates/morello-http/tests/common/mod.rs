@@ -5,6 +5,9 @@
 
 use morello_http::{Error, Event, Framing, Limits, RequestDecoder, RequestHead, Version};
 
+pub mod oracle;
+pub mod targets;
+
 /// What a test needs to know about a decoded head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeadSummary {
@@ -98,6 +101,7 @@ pub fn run<'a>(limits: &Limits, chunks: impl IntoIterator<Item = &'a [u8]>) -> O
         eof: None,
         leftover: Vec::new(),
     };
+    let bound = held_bound(limits);
     for chunk in chunks {
         buf.extend_from_slice(chunk);
         if let Err(e) = pump(&mut decoder, &mut buf, &mut out) {
@@ -107,10 +111,27 @@ pub fn run<'a>(limits: &Limits, chunks: impl IntoIterator<Item = &'a [u8]>) -> O
             assert_eq!(decoder.error(), Some(e));
             return out;
         }
+        // Design rule 5: what the decoder makes the caller keep is bounded by the limits.
+        assert!(
+            buf.len() <= bound,
+            "caller must hold {} bytes, more than the limits allow ({bound})",
+            buf.len()
+        );
     }
     out.eof = Some(decoder.eof(&buf));
     out.leftover = buf;
     out
+}
+
+/// The most bytes a caller must keep unconsumed after `decode` returned `NeedMore`: a
+/// partial head (at most `max_head_size`), a partial chunk-size line (`max_chunk_line` bytes
+/// and its CR) or a partial trailer line (`max_trailer_size` and its CR). A server holds at
+/// most this plus one read.
+pub fn held_bound(limits: &Limits) -> usize {
+    limits
+        .max_head_size
+        .max(limits.max_chunk_line.saturating_add(1))
+        .max(limits.max_trailer_size.saturating_add(1))
 }
 
 fn pump(decoder: &mut RequestDecoder, buf: &mut Vec<u8>, out: &mut Outcome) -> Result<(), Error> {
