@@ -111,12 +111,7 @@ def starved(entry):
 
 def summarise(rows):
     """{app: {server: (median rps, median rps per CPU-second, counted rounds, all rounds)}}."""
-    latest = {}
-    for r in rows:
-        latest[(r["app"], r["server"], r["round"])] = r
-    table = {}
-    for (app, server, _), r in latest.items():
-        table.setdefault(app, {}).setdefault(server, []).append(r)
+    table = latest_rows(rows)
     out = {}
     for app, servers in table.items():
         for server, rs in servers.items():
