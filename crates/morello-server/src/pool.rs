@@ -399,7 +399,16 @@ fn gil_is_free() -> bool {
 /// 45,086 → 99,020 requests/s (docs/architecture.md). Priority (nice) is unchanged; failure
 /// is harmless and ignored.
 pub fn prefer_batching() {
+    set_policy(libc::SCHED_BATCH);
+}
+
+/// Puts the calling thread back in the default policy (`SCHED_OTHER`): woken, it preempts.
+pub fn prefer_preemption() {
+    set_policy(libc::SCHED_OTHER);
+}
+
+fn set_policy(policy: libc::c_int) {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: pid 0 is the calling thread; `param` is a valid struct we own.
-    let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    let _ = unsafe { libc::sched_setscheduler(0, policy, &param) };
 }
