@@ -86,11 +86,13 @@ FUZZ_TARGETS := requests chunked differential
 FUZZ_SECONDS ?= 60
 FUZZ_SHORT_SECONDS ?= 20
 CARGO_FUZZ_VERSION := 0.13.2
-FUZZ_FLAGS := -timeout=10 -rss_limit_mb=512 -print_final_stats=1 -dict=http.dict
 # `make fuzz FUZZ_SANITIZER=address` builds with AddressSanitizer: cargo-fuzz passes it as a
-# -Z flag, which stable rustc accepts only with RUSTC_BOOTSTRAP=1 (about 4x slower).
+# -Z flag, which stable rustc accepts only with RUSTC_BOOTSTRAP=1 (about 4x slower, and its
+# quarantine alone takes some 500 MB, hence the higher memory limit).
 FUZZ_SANITIZER ?= none
 FUZZ_ENV := $(if $(filter none,$(FUZZ_SANITIZER)),,RUSTC_BOOTSTRAP=1)
+FUZZ_RSS_MB := $(if $(filter none,$(FUZZ_SANITIZER)),512,2048)
+FUZZ_FLAGS := -timeout=10 -rss_limit_mb=$(FUZZ_RSS_MB) -print_final_stats=1 -dict=http.dict
 
 # Installs cargo-fuzz from crates.io once per machine (a couple of minutes); a no-op after.
 fuzz-tool:
@@ -109,12 +111,13 @@ fuzz: fuzz-tool
 # each time, so the result does not depend on earlier runs).
 fuzz-short: fuzz-tool
 	cd fuzz && cargo fuzz build -s none
-	cd fuzz && scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
+	@cd fuzz && scratch=$$(mktemp -d) && trap 'rm -rf "$$scratch"' EXIT && \
 	for t in $(FUZZ_TARGETS); do \
 		mkdir -p "$$scratch/$$t" && \
 		cargo fuzz run -s none $$t "$$scratch/$$t" corpus/$$t -- \
 			-max_total_time=$(FUZZ_SHORT_SECONDS) $(FUZZ_FLAGS) >"$$scratch/$$t.log" 2>&1 || { \
-			tail -n 60 "$$scratch/$$t.log"; echo "fuzz target $$t failed: input in fuzz/artifacts/$$t/"; exit 1; }; \
+			grep -m1 -A2 panicked "$$scratch/$$t.log"; tail -n 12 "$$scratch/$$t.log"; \
+			echo "fuzz target $$t failed: input in fuzz/artifacts/$$t/"; exit 1; }; \
 		echo "fuzz $$t: $$(grep -E '^Done' "$$scratch/$$t.log")"; \
 	done
 
