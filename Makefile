@@ -87,7 +87,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_SHORT_SECONDS ?= 20
 CARGO_FUZZ_VERSION := 0.13.2
 # `make fuzz FUZZ_SANITIZER=address` builds with AddressSanitizer: cargo-fuzz passes it as a
-# -Z flag, which stable rustc accepts only with RUSTC_BOOTSTRAP=1 (about 4x slower, and its
+# -Z flag, which stable rustc accepts only with RUSTC_BOOTSTRAP=1 (2 to 3.5 times slower; its
 # quarantine alone takes some 500 MB, hence the higher memory limit).
 FUZZ_SANITIZER ?= none
 FUZZ_ENV := $(if $(filter none,$(FUZZ_SANITIZER)),,RUSTC_BOOTSTRAP=1)
