@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::targets::small_limits;
 use common::*;
 use morello_http::Limits;
 
@@ -50,19 +51,6 @@ const CORPUS: &[&[u8]] = &[
     b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello",
     b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
 ];
-
-/// Small limits, so that limit boundaries are crossed by the corpus and its mutations.
-fn small_limits() -> Limits {
-    Limits {
-        max_request_line: 24,
-        max_header_count: 3,
-        max_field_size: 24,
-        max_head_size: 96,
-        max_body_size: 6,
-        max_chunk_line: 12,
-        max_trailer_size: 10,
-    }
-}
 
 #[test]
 fn corpus_is_split_invariant() {

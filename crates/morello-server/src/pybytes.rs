@@ -11,6 +11,7 @@
 //! when the server is idle.
 
 use std::mem::ManuallyDrop;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
@@ -18,6 +19,8 @@ use pyo3::types::PyBytes;
 
 /// Objects released by threads without the GIL, waiting for one with it.
 static BIN: Mutex<Vec<Py<PyBytes>>> = Mutex::new(Vec::new());
+/// Set when something was parked, so the per-request check costs one atomic load, not a lock.
+static PARKED: AtomicBool = AtomicBool::new(false);
 
 /// A Python `bytes` object readable without the GIL.
 pub struct SharedBytes {
@@ -67,17 +70,21 @@ impl Drop for SharedBytes {
             drop(obj);
         } else {
             BIN.lock().unwrap_or_else(|p| p.into_inner()).push(obj);
+            PARKED.store(true, Ordering::Release);
         }
     }
 }
 
 /// Releases the objects parked by threads without the GIL. Cheap when the bin is empty.
 pub fn empty_bin(_py: Python<'_>) {
+    if !PARKED.swap(false, Ordering::Acquire) {
+        return;
+    }
     let parked = std::mem::take(&mut *BIN.lock().unwrap_or_else(|p| p.into_inner()));
     drop(parked);
 }
 
 /// True when objects wait in the bin.
 pub fn bin_is_empty() -> bool {
-    BIN.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    !PARKED.load(Ordering::Acquire)
 }

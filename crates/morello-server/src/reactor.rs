@@ -101,7 +101,6 @@ struct Conn {
     since: Instant,
     idle: bool,
     timer_at: Option<Instant>,
-    closed: bool,
 }
 
 /// What the IO thread needs besides its connections.
@@ -342,7 +341,6 @@ impl Reactor {
                         since: now,
                         idle: false,
                         timer_at: None,
-                        closed: false,
                     });
                     self.stats.connections.fetch_add(1, Ordering::Relaxed);
                     self.arm_timer(token.0);
@@ -778,7 +776,6 @@ impl Reactor {
             return;
         }
         let mut conn = self.conns.remove(key);
-        conn.closed = true;
         let _ = self.poll.registry().deregister(&mut conn.stream);
         if let Some(ex) = conn.ex.take() {
             let mut shared = ex.lock();

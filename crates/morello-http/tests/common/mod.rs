@@ -65,7 +65,7 @@ pub struct Message {
 }
 
 /// Everything a run produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Outcome {
     pub messages: Vec<Message>,
     pub error: Option<Error>,
@@ -95,12 +95,7 @@ impl Outcome {
 pub fn run<'a>(limits: &Limits, chunks: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
     let mut decoder = RequestDecoder::new(limits.clone());
     let mut buf: Vec<u8> = Vec::new();
-    let mut out = Outcome {
-        messages: Vec::new(),
-        error: None,
-        eof: None,
-        leftover: Vec::new(),
-    };
+    let mut out = Outcome::default();
     let bound = held_bound(limits);
     for chunk in chunks {
         buf.extend_from_slice(chunk);

@@ -67,12 +67,7 @@ pub fn serve(limits: &Limits, input: &[u8], read: usize) -> Outcome {
     let bound = held_bound(limits);
     let mut decoder = RequestDecoder::new(limits.clone());
     let mut buf: Vec<u8> = Vec::new();
-    let mut out = Outcome {
-        messages: Vec::new(),
-        error: None,
-        eof: None,
-        leftover: Vec::new(),
-    };
+    let mut out = Outcome::default();
     for piece in input.chunks(read.max(1)) {
         assert!(buf.len() <= bound, "held {} > {bound}", buf.len());
         buf.extend_from_slice(piece);
