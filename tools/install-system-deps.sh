@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages the build and the test suite need when they are missing: Python's
-# venv module (Debian ships it apart), curl, and nginx for the reverse-proxy tests.
+# venv module (Debian ships it apart), curl, nginx for the reverse-proxy tests, and a C++
+# compiler for libFuzzer (built by the fuzz crate that `make test` runs briefly).
 # Needs root and apt-get; does nothing when everything is present.
 set -euo pipefail
 
 missing=()
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 
 if [ ${#missing[@]} -eq 0 ]; then
