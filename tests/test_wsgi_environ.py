@@ -157,6 +157,36 @@ def test_underscore_headers_dropped(serve):
     assert "6.6.6.6" not in repr({k: v for k, v in env2.items() if isinstance(v, str)})
 
 
+def test_remote_address_per_connection_on_keep_alive(serve):
+    # REMOTE_ADDR and REMOTE_PORT are made once per connection: each of two interleaved
+    # keep-alive connections keeps seeing its own port.
+    rec = Recorder()
+    s = serve(rec)
+    with Conn(addr(s)) as a, Conn(addr(s)) as b:
+        ports = {"a": a.sock.getsockname()[1], "b": b.sock.getsockname()[1]}
+        for name in ["a", "b", "a", "b"]:
+            c = a if name == "a" else b
+            r = c.request(b"GET /" + name.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert r.status == 200
+    seen = [(e["PATH_INFO"], e["REMOTE_ADDR"], e["REMOTE_PORT"]) for e in rec.environs]
+    assert seen == [
+        (f"/{n}", "127.0.0.1", str(ports[n])) for n in ["a", "b", "a", "b"]
+    ]
+
+
+def test_environ_holds_exactly_the_expected_keys(serve):
+    # No placeholder or spare key of the environ template is ever visible to an app.
+    env, _ = one(serve, get(b"/p?q", b"Accept: */*\r\n"))
+    assert set(env) == {
+        "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "REQUEST_URI", "RAW_URI",
+        "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "SERVER_SOFTWARE", "REMOTE_ADDR",
+        "REMOTE_PORT", "HTTP_HOST", "HTTP_ACCEPT", "HTTP_CONNECTION", "wsgi.version",
+        "wsgi.url_scheme", "wsgi.input", "wsgi.errors", "wsgi.multithread", "wsgi.multiprocess",
+        "wsgi.run_once", "wsgi.input_terminated", "wsgi.file_wrapper",
+    }
+    assert all(v is not None for v in env.values())
+
+
 def test_wsgi_keys(serve):
     env, _ = one(serve, get(b"/"))
     assert env["wsgi.version"] == (1, 0)

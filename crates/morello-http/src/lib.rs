@@ -67,6 +67,7 @@ pub use limits::Limits;
 pub use request::{Event, Header, RequestDecoder, RequestHead, Version};
 pub use response::{
     is_hop_by_hop, plan_response, validate_header_name, validate_header_value, validate_status,
-    write_chunk, write_chunk_size, write_head, BodyFraming, RequestInfo, ResponsePlan, LAST_CHUNK,
+    write_chunk, write_chunk_size, write_head, write_head_block, BodyFraming, FieldBlock,
+    RequestInfo, ResponsePlan, LAST_CHUNK,
 };
 pub use target::{percent_decode_path, split_target, Target};

@@ -122,7 +122,7 @@ impl RequestHead {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event<'a> {
     /// A complete request head. Its body (if any) follows as `Data` events.
-    Head(Box<RequestHead>),
+    Head(RequestHead),
     /// A piece of the decoded body: a sub-slice of the input (zero-copy).
     Data(&'a [u8]),
     /// The message (head and body, trailers included) is complete.
@@ -269,7 +269,7 @@ impl RequestDecoder {
         };
         let head = parse_head(&buf[..head_len], p.lines - 1, limits)?;
         self.state = State::Body(BodyDecoder::new(head.framing(), limits));
-        Ok((skip + head_len, Event::Head(Box::new(head))))
+        Ok((skip + head_len, Event::Head(head)))
     }
 
     /// Tells the decoder the peer closed its side. Returns `Err(Error::Incomplete)` if a

@@ -85,6 +85,51 @@ pub fn plan_response(
     }
 }
 
+/// Response header fields rendered as they go on the wire (`name: value CRLF` each), so
+/// that writing a head copies one block instead of two slices per field, and holding the
+/// fields costs one allocation. Names and values must have been validated with
+/// [`validate_header_name`] and [`validate_header_value`] before they are pushed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldBlock {
+    bytes: Vec<u8>,
+    count: usize,
+    has_date: bool,
+    has_server: bool,
+}
+
+impl FieldBlock {
+    /// An empty block with room for `bytes` bytes of fields.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            ..Self::default()
+        }
+    }
+
+    /// Appends one field.
+    pub fn push(&mut self, name: &[u8], value: &[u8]) {
+        self.has_date |= name.eq_ignore_ascii_case(b"date");
+        self.has_server |= name.eq_ignore_ascii_case(b"server");
+        self.count += 1;
+        write_field(&mut self.bytes, name, value);
+    }
+
+    /// The number of fields.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when the block holds no field.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The rendered fields.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 /// Writes the status line, the application's headers, then `Date` and `Server` (each unless
 /// the application set it), the framing header (`Transfer-Encoding: chunked` when chunked;
 /// the application's Content-Length is among `headers` already) and a `Connection` header
@@ -103,10 +148,7 @@ pub fn write_head<'h>(
     date: &[u8],
     server: &[u8],
 ) {
-    out.extend_from_slice(plan.version.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status);
-    out.extend_from_slice(b"\r\n");
+    write_status_line(out, plan, status);
     let mut has_date = false;
     let mut has_server = false;
     for (name, value) in headers {
@@ -114,6 +156,39 @@ pub fn write_head<'h>(
         has_server |= name.eq_ignore_ascii_case(b"server");
         write_field(out, name, value);
     }
+    finish_head(out, plan, has_date, has_server, date, server);
+}
+
+/// [`write_head`] for fields already rendered into a [`FieldBlock`]; the same output.
+pub fn write_head_block(
+    out: &mut Vec<u8>,
+    plan: &ResponsePlan,
+    status: &[u8],
+    fields: &FieldBlock,
+    date: &[u8],
+    server: &[u8],
+) {
+    write_status_line(out, plan, status);
+    out.extend_from_slice(&fields.bytes);
+    finish_head(out, plan, fields.has_date, fields.has_server, date, server);
+}
+
+fn write_status_line(out: &mut Vec<u8>, plan: &ResponsePlan, status: &[u8]) {
+    out.extend_from_slice(plan.version.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `Date`, `Server`, the framing and connection fields, and the blank line.
+fn finish_head(
+    out: &mut Vec<u8>,
+    plan: &ResponsePlan,
+    has_date: bool,
+    has_server: bool,
+    date: &[u8],
+    server: &[u8],
+) {
     if !has_date && !date.is_empty() {
         write_field(out, b"Date", date);
     }

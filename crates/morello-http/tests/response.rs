@@ -3,7 +3,8 @@
 
 use morello_http::{
     is_hop_by_hop, plan_response, validate_header_name, validate_header_value, validate_status,
-    write_chunk, write_head, BodyFraming, RequestInfo, ResponsePlan, Version, LAST_CHUNK,
+    write_chunk, write_head, write_head_block, BodyFraming, FieldBlock, RequestInfo, ResponsePlan,
+    Version, LAST_CHUNK,
 };
 
 const V10: Version = Version::Http10;
@@ -169,6 +170,23 @@ fn head(plan: &ResponsePlan, status: &str, headers: &[(&str, &str)], server: &st
         DATE,
         server.as_bytes(),
     );
+    // The pre-rendered path writes exactly the same head.
+    let mut fields = FieldBlock::with_capacity(16);
+    assert!(fields.is_empty());
+    for (n, v) in headers {
+        fields.push(n.as_bytes(), v.as_bytes());
+    }
+    assert_eq!(fields.len(), headers.len());
+    let mut block_out = b"prefix|".to_vec();
+    write_head_block(
+        &mut block_out,
+        plan,
+        status.as_bytes(),
+        &fields,
+        DATE,
+        server.as_bytes(),
+    );
+    assert_eq!(block_out, out);
     String::from_utf8(out).unwrap()
 }
 

@@ -102,7 +102,7 @@ impl Engine {
                     BoundAddr::Unix(_) => String::new(),
                 };
                 bound.push(addr);
-                listeners.push((listener, Arc::new(ListenerInfo { server_port })));
+                listeners.push((listener, Arc::new(ListenerInfo::new(server_port))));
             }
         }
         *self.addresses.lock().unwrap_or_else(|p| p.into_inner()) = bound;

@@ -18,10 +18,10 @@ use slab::Slab;
 
 use crate::config::EngineConfig;
 use crate::exchange::{BodyError, Exchange, Notifier, OutItem, BODY_BUFFER};
-use crate::listener::{Listener, Peer, Stream};
+use crate::listener::{Listener, Stream};
 use crate::log::{Level, LogSink};
 use crate::pool::{Pool, Stats};
-use crate::wsgi::{Job, ListenerInfo};
+use crate::wsgi::{Client, Job, ListenerInfo};
 
 /// The waker's token; listeners count down from just below it, connections up from 0.
 const WAKER: Token = Token(usize::MAX);
@@ -79,8 +79,7 @@ enum Phase {
 
 struct Conn {
     stream: Stream,
-    peer: Peer,
-    info: Arc<ListenerInfo>,
+    client: Arc<Client>,
     decoder: RequestDecoder,
     rbuf: Vec<u8>,
     rpos: usize,
@@ -321,8 +320,7 @@ impl Reactor {
                     let now = Instant::now();
                     entry.insert(Conn {
                         stream,
-                        peer,
-                        info: Arc::clone(&info),
+                        client: Arc::new(Client::new(peer, Arc::clone(&info))),
                         decoder: RequestDecoder::new(self.cfg.limits.clone()),
                         rbuf: Vec::new(),
                         rpos: 0,
@@ -550,7 +548,7 @@ impl Reactor {
     }
 
     /// A complete head: start its exchange and queue the job (or answer 503).
-    fn dispatch(&mut self, key: usize, head: Box<morello_http::RequestHead>) {
+    fn dispatch(&mut self, key: usize, head: morello_http::RequestHead) {
         let stopping = self.stopping_until.is_some();
         let Some(conn) = self.conns.get_mut(key) else {
             return;
@@ -574,13 +572,12 @@ impl Reactor {
             let cfg = Arc::clone(&self.cfg);
             let _ = pump_body(conn, &cfg);
         }
-        let head: Arc<morello_http::RequestHead> = Arc::from(head);
+        let head = Arc::new(head);
         conn.request = Some(Arc::clone(&head));
         let job = Job {
             head,
             exchange: ex,
-            peer: conn.peer.clone(),
-            listener: Arc::clone(&conn.info),
+            client: Arc::clone(&conn.client),
         };
         if let Err(job) = self.pool.push(job) {
             drop(job);

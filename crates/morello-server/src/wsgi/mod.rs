@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use morello_http::{percent_decode_path, split_target, RequestHead};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::config::EngineConfig;
 use crate::exchange::Exchange;
@@ -25,10 +26,68 @@ use crate::log::LogSink;
 use response::{Outcome, Response};
 
 /// What the engine tells applications about the listener a request came through.
-#[derive(Debug)]
 pub struct ListenerInfo {
     /// `SERVER_PORT`: the bound port, or empty for a UNIX socket.
     pub server_port: String,
+    /// `server_port` as a `str`, made once by the first request's worker.
+    port_str: PyOnceLock<Py<PyString>>,
+}
+
+impl ListenerInfo {
+    /// The information for a listener bound to `server_port` (empty for a UNIX socket).
+    pub fn new(server_port: String) -> Self {
+        Self {
+            server_port,
+            port_str: PyOnceLock::new(),
+        }
+    }
+
+    /// `SERVER_PORT` as a `str`.
+    pub(crate) fn port_str<'py>(&self, py: Python<'py>) -> &Bound<'py, PyString> {
+        self.port_str
+            .get_or_init(py, || PyString::new(py, &self.server_port).unbind())
+            .bind(py)
+    }
+}
+
+/// One accepted connection as the environ describes it; shared by all its requests, so the
+/// `REMOTE_ADDR` and `REMOTE_PORT` strings are made once per connection, not per request.
+pub struct Client {
+    /// The peer address.
+    pub peer: Peer,
+    /// The listener it came through.
+    pub listener: Arc<ListenerInfo>,
+    /// `REMOTE_ADDR` and `REMOTE_PORT`, made by the first request's worker.
+    remote: PyOnceLock<(Py<PyString>, Py<PyString>)>,
+}
+
+impl Client {
+    /// A connection from `peer` accepted on `listener`.
+    pub fn new(peer: Peer, listener: Arc<ListenerInfo>) -> Self {
+        Self {
+            peer,
+            listener,
+            remote: PyOnceLock::new(),
+        }
+    }
+
+    /// `REMOTE_ADDR` and `REMOTE_PORT` as `str`s (both empty for a UNIX socket peer).
+    pub(crate) fn remote<'a, 'py>(
+        &'a self,
+        py: Python<'py>,
+    ) -> (&'a Bound<'py, PyString>, &'a Bound<'py, PyString>) {
+        let (addr, port) = self.remote.get_or_init(py, || match &self.peer {
+            Peer::Tcp(a) => (
+                PyString::new(py, &a.ip().to_string()).unbind(),
+                PyString::new(py, &a.port().to_string()).unbind(),
+            ),
+            Peer::Unix => (
+                PyString::new(py, "").unbind(),
+                PyString::new(py, "").unbind(),
+            ),
+        });
+        (addr.bind(py), port.bind(py))
+    }
 }
 
 /// One request for the pool: a complete head and the exchange to answer through.
@@ -37,10 +96,8 @@ pub struct Job {
     pub head: Arc<RequestHead>,
     /// Where the body comes from and the response goes.
     pub exchange: Arc<Exchange>,
-    /// The client.
-    pub peer: Peer,
-    /// The listener it came through.
-    pub listener: Arc<ListenerInfo>,
+    /// The connection it came on.
+    pub client: Arc<Client>,
 }
 
 /// An application mounted at a `SCRIPT_NAME` prefix.
@@ -100,8 +157,7 @@ impl Runner {
         let Job {
             head,
             exchange,
-            peer,
-            listener,
+            client,
         } = job;
         let mut response = Response::new(Arc::clone(&exchange), &head, &self.cfg);
         let target = split_target(head.target());
@@ -118,8 +174,7 @@ impl Runner {
                 script_name: &mount.prefix,
                 path_info: &path[script_len..],
                 query: target.query,
-                peer: &peer,
-                listener: &listener,
+                client: &client,
             },
             self.template.bind(py),
             &self.keys,

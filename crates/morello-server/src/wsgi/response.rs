@@ -5,14 +5,15 @@
 //! can still become a clean 500. Everything the application gives is validated before a byte
 //! is queued: a bad status or header never reaches the wire.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use morello_http::{
     is_hop_by_hop, plan_response, validate_header_name, validate_header_value, validate_status,
-    write_chunk_size, write_head, BodyFraming, DateCache, RequestHead, RequestInfo, ResponsePlan,
-    Version, LAST_CHUNK,
+    write_chunk_size, write_head_block, BodyFraming, DateCache, FieldBlock, RequestHead,
+    RequestInfo, ResponsePlan, Version, LAST_CHUNK,
 };
 use pyo3::exceptions::{PyAssertionError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
@@ -62,7 +63,8 @@ struct State {
     info: RequestInfo,
     protocol: Version,
     status: Option<(Vec<u8>, u16)>,
-    headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The application's fields, rendered (without Content-Length on 1xx and 204).
+    fields: FieldBlock,
     content_length: Option<u64>,
     plan: Option<ResponsePlan>,
     head_sent: bool,
@@ -76,7 +78,7 @@ impl State {
         buf: &mut Vec<u8>,
         known_length: Option<u64>,
     ) -> Result<ResponsePlan, Stop> {
-        let Some((status, code)) = self.status.clone() else {
+        let Some(code) = self.status.as_ref().map(|(_, code)| *code) else {
             return Err(Stop::Error(PyAssertionError::new_err(
                 "the application returned a body without calling start_response()",
             )));
@@ -93,25 +95,19 @@ impl State {
             code,
             self.content_length.or(computed),
         );
-        let length_header = computed.map(|n| n.to_string());
-        let extra = length_header
-            .as_ref()
-            .map(|n| (&b"Content-Length"[..], n.as_bytes()));
-        // RFC 9110 §8.6: no Content-Length on 1xx and 204 responses, whatever the app says.
-        let no_length = code < 200 || code == 204;
-        let headers = self
-            .headers
-            .iter()
-            .filter(|(n, _)| !(no_length && n.eq_ignore_ascii_case(b"content-length")))
-            .map(|(n, v)| (n.as_slice(), v.as_slice()))
-            .chain(extra);
+        if let Some(n) = computed {
+            let mut digits = itoa_buf();
+            self.fields
+                .push(b"Content-Length", format_u64(&mut digits, n));
+        }
+        let status = self.status.as_ref().map_or(&[][..], |(s, _)| s.as_slice());
         DATE.with(|d| {
             let mut d = d.borrow_mut();
-            write_head(
+            write_head_block(
                 buf,
                 &plan,
-                &status,
-                headers,
+                status,
+                &self.fields,
                 d.get(),
                 crate::SERVER_SOFTWARE.as_bytes(),
             );
@@ -137,7 +133,7 @@ impl State {
             0
         };
         let head_room = if self.plan.is_none() {
-            256 + 32 * self.headers.len()
+            256 + self.fields.as_bytes().len()
         } else {
             0
         };
@@ -267,21 +263,23 @@ impl State {
     }
 }
 
-/// Text as latin-1 bytes; anything outside latin-1 is an error naming `what`.
-fn latin1_bytes(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
+/// A `str` as latin-1 bytes, borrowed when it is ASCII (the usual case) and copied otherwise;
+/// anything outside latin-1 is an error naming `what`.
+fn latin1_bytes<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Cow<'a, [u8]>> {
     let s = obj
         .cast::<PyString>()
         .map_err(|_| PyTypeError::new_err(format!("{what} must be str, not {}", type_name(obj))))?;
     let text = s.to_str()?;
     if text.is_ascii() {
-        return Ok(text.as_bytes().to_vec());
+        return Ok(Cow::Borrowed(text.as_bytes()));
     }
     text.chars()
         .map(|c| {
             u8::try_from(u32::from(c))
                 .map_err(|_| PyValueError::new_err(format!("{what} is not latin-1: {text:?}")))
         })
-        .collect()
+        .collect::<PyResult<Vec<u8>>>()
+        .map(Cow::Owned)
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
@@ -291,11 +289,34 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
+/// Room for the decimal digits of any `u64`.
+fn itoa_buf() -> [u8; 20] {
+    [0; 20]
+}
+
+/// `n` in decimal, written at the end of `buf` (no allocation, unlike `to_string`).
+fn format_u64(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
 /// Validated `start_response` arguments.
-type Start = (Vec<u8>, u16, Vec<(Vec<u8>, Vec<u8>)>, Option<u64>);
+struct Start {
+    status: Vec<u8>,
+    code: u16,
+    fields: FieldBlock,
+    content_length: Option<u64>,
+}
 
 fn parse_start(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResult<Start> {
-    let status_bytes = latin1_bytes(status, "status")?;
+    let status_bytes = latin1_bytes(status, "status")?.into_owned();
     let code = validate_status(&status_bytes)
         .map_err(|why| PyValueError::new_err(format!("invalid status {status_bytes:?}: {why}")))?;
     let list = headers.cast::<PyList>().map_err(|_| {
@@ -304,7 +325,9 @@ fn parse_start(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResul
             type_name(headers)
         ))
     })?;
-    let mut out = Vec::with_capacity(list.len());
+    // RFC 9110 section 8.6: no Content-Length on 1xx and 204 responses, whatever the app says.
+    let no_length = code < 200 || code == 204;
+    let mut fields = FieldBlock::with_capacity(48 * list.len());
     let mut content_length = None;
     for item in list.iter() {
         let pair = item
@@ -316,8 +339,9 @@ fn parse_start(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResul
                     "each header must be a (name, value) tuple, not {item}"
                 ))
             })?;
-        let name = latin1_bytes(&pair.get_item(0)?, "header name")?;
-        let value = latin1_bytes(&pair.get_item(1)?, "header value")?;
+        let (name_obj, value_obj) = (pair.get_item(0)?, pair.get_item(1)?);
+        let name = latin1_bytes(&name_obj, "header name")?;
+        let value = latin1_bytes(&value_obj, "header value")?;
         if !validate_header_name(&name) {
             return Err(PyValueError::new_err(format!(
                 "invalid header name {:?}",
@@ -346,14 +370,19 @@ fn parse_start(status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>) -> PyResul
             if content_length.is_some_and(|m| m != n) {
                 return Err(PyValueError::new_err("conflicting Content-Length headers"));
             }
-            if content_length.is_some() {
+            let repeated = content_length.replace(n).is_some();
+            if repeated || no_length {
                 continue;
             }
-            content_length = Some(n);
         }
-        out.push((name, value));
+        fields.push(&name, &value);
     }
-    Ok((status_bytes, code, out, content_length))
+    Ok(Start {
+        status: status_bytes,
+        code,
+        fields,
+        content_length,
+    })
 }
 
 fn parse_length(value: &[u8]) -> Option<u64> {
@@ -402,10 +431,10 @@ impl StartResponse {
                 "start_response() called a second time without exc_info",
             ));
         }
-        let (status, code, headers, content_length) = parse_start(status, headers)?;
-        st.status = Some((status, code));
-        st.headers = headers;
-        st.content_length = content_length;
+        let start = parse_start(status, headers)?;
+        st.status = Some((start.status, start.code));
+        st.fields = start.fields;
+        st.content_length = start.content_length;
         drop(st);
         Py::new(
             py,
@@ -487,7 +516,7 @@ impl Response {
             info,
             protocol: cfg.protocol,
             status: None,
-            headers: Vec::new(),
+            fields: FieldBlock::default(),
             content_length: None,
             plan: None,
             head_sent: false,
@@ -514,10 +543,9 @@ impl Response {
         }
         let body = format!("{code} {reason}\n");
         st.status = Some((format!("{code} {reason}").into_bytes(), code));
-        st.headers = vec![(
-            b"Content-Type".to_vec(),
-            b"text/plain; charset=utf-8".to_vec(),
-        )];
+        st.fields = FieldBlock::default();
+        st.fields
+            .push(b"Content-Type", b"text/plain; charset=utf-8");
         st.content_length = None;
         st.mismatch = None;
         let _ = st.send(body.as_bytes(), None, true);
