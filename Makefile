@@ -5,6 +5,7 @@
 #   make lint    rustfmt, clippy, mypy and the generated-docs check
 #   make bench   the side-by-side benchmark; rewrites bench/results/ and docs/benchmarks.md
 #   make bench-quick  hello and sleep against fastwsgi and granian, morello's ratios (< 2 min)
+#   make bench-codec  criterion micro-benchmarks of the HTTP codec (request heads, response head)
 #   make soak    1M keep-alive requests + 100k connections; RSS and fds must not grow
 #   make deps    install the Debian packages the tests need (curl, nginx), as root
 #   make docs    regenerate docs/configuration.md and python/morello/config.pyi
@@ -28,7 +29,7 @@ ifeq ($(wildcard python/morello/_morello*.so),)
 $(shell rm -f $(BUILD_STAMP))
 endif
 
-.PHONY: setup run test test-rust test-python lint bench bench-quick soak deps docs clean fuzz fuzz-short fuzz-tool
+.PHONY: setup run test test-rust test-python lint bench bench-quick bench-codec soak deps docs clean fuzz fuzz-short fuzz-tool
 
 setup: $(BUILD_STAMP)
 
@@ -128,6 +129,10 @@ docs: setup
 bench-quick: setup
 	bench/setup.sh
 	bench/quick.sh
+
+# The codec alone, without sockets or Python (crates/morello-http/benches/codec.rs).
+bench-codec:
+	cargo bench -p morello-http --bench codec
 
 # 1,000,000 keep-alive requests and 100,000 new connections through one server: RSS must stay
 # flat after warm-up and open descriptors return to their baseline (tools/soak.py).

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::limits::Limits;
 use crate::request::{Header, RequestHead, Version};
 use crate::syntax::trim_ows;
-use crate::syntax::{is_authority, is_field_value_byte, is_token, list_elements, parse_decimal};
+use crate::syntax::{is_authority, is_field_value, is_token, list_elements, parse_decimal};
 
 /// Header arrays up to this size live on the stack.
 const STACK_HEADERS: usize = 64;
@@ -29,12 +29,19 @@ pub(crate) fn parse_head(
     let block = head.get(fields_at..).ok_or(Error::BadRequestLine)?;
 
     let mut headers = Vec::with_capacity(field_count);
-    if field_count <= STACK_HEADERS {
-        let mut slots = [httparse::EMPTY_HEADER; STACK_HEADERS];
-        tokenize(block, fields_at, &mut slots[..field_count], &mut headers)?;
-    } else {
-        let mut slots = vec![httparse::EMPTY_HEADER; field_count];
-        tokenize(block, fields_at, &mut slots, &mut headers)?;
+    // httparse fills an initialized slot array; sizing it to the field count keeps the
+    // zeroing small (64 slots are 2 KiB, which cost more than tokenizing a short head).
+    match field_count {
+        0..=8 => tokenize_on_stack::<8>(block, fields_at, field_count, &mut headers)?,
+        9..=16 => tokenize_on_stack::<16>(block, fields_at, field_count, &mut headers)?,
+        17..=32 => tokenize_on_stack::<32>(block, fields_at, field_count, &mut headers)?,
+        33..=STACK_HEADERS => {
+            tokenize_on_stack::<STACK_HEADERS>(block, fields_at, field_count, &mut headers)?
+        }
+        _ => {
+            let mut slots = vec![httparse::EMPTY_HEADER; field_count];
+            tokenize(block, fields_at, &mut slots, &mut headers)?;
+        }
     }
 
     let mut head = RequestHead {
@@ -51,6 +58,18 @@ pub(crate) fn parse_head(
     };
     apply_semantics(&mut head, limits)?;
     Ok(head)
+}
+
+/// [`tokenize`] with `count` (at most `N`) slots on the stack.
+fn tokenize_on_stack<const N: usize>(
+    block: &[u8],
+    base: usize,
+    count: usize,
+    out: &mut Vec<Header>,
+) -> Result<(), Error> {
+    let mut slots = [httparse::EMPTY_HEADER; N];
+    let slots = slots.get_mut(..count).ok_or(Error::HeadersTooLarge)?;
+    tokenize(block, base, slots, out)
 }
 
 /// Runs `httparse` over the field block and records each field as ranges into the head.
@@ -79,7 +98,7 @@ fn tokenize<'b>(
             return Err(Error::BadHeaderName);
         }
         let value = trim_ows(field.value);
-        if !value.iter().all(|&b| is_field_value_byte(b)) {
+        if !is_field_value(value) {
             return Err(Error::BadHeaderValue);
         }
         out.push(Header {

@@ -2,7 +2,7 @@
 //! chunk encoding.
 
 use crate::request::Version;
-use crate::syntax::{is_field_value_byte, is_token};
+use crate::syntax::{is_field_value, is_field_value_byte, is_token};
 
 /// The last chunk of a chunked body, with an empty trailer section.
 pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
@@ -274,7 +274,7 @@ pub fn validate_header_name(name: &[u8]) -> bool {
 /// True if `value` is a valid field value: no CR, LF, NUL or other control character except
 /// HTAB.
 pub fn validate_header_value(value: &[u8]) -> bool {
-    value.iter().all(|&b| is_field_value_byte(b))
+    is_field_value(value)
 }
 
 /// True for hop-by-hop header names (case-insensitive), which a WSGI application must not

@@ -661,3 +661,22 @@ fn head_info_feeds_the_response_planner() {
     assert!(m.head.keep_alive);
     assert!(m.head.asked_keep_alive);
 }
+
+#[test]
+fn every_field_count_up_to_the_limit() {
+    // The tokenizer sizes its slot array by the field count (tiers of 8, 16, 32 and 64, then
+    // the heap): every count, across each tier boundary, keeps every field in order.
+    for count in 0..=Limits::default().max_header_count {
+        let mut head = b"GET / HTTP/1.1\r\nHost: example.com\r\n".to_vec();
+        for i in 1..count {
+            head.extend_from_slice(format!("X-Field-{i}: value {i}\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        let m = check_ok(&head);
+        assert_eq!(m.head.headers.len(), count.max(1), "{count} fields");
+        for (i, (name, value)) in m.head.headers.iter().enumerate().skip(1) {
+            assert_eq!(name, format!("X-Field-{i}").as_bytes());
+            assert_eq!(value, format!("value {i}").as_bytes());
+        }
+    }
+}
