@@ -72,6 +72,9 @@ struct Queue {
     idle: usize,
     /// Idle workers already signalled and not yet awake.
     signalled: usize,
+    /// The monitor waits on its condition variable (the queue was empty). A notify costs a
+    /// futex syscall even with nobody waiting, so `push` only signals a waiting monitor.
+    monitor_waiting: bool,
     /// Workers running a job.
     busy: usize,
     /// Live workers.
@@ -186,7 +189,7 @@ impl Pool {
         if (q.busy + q.signalled == 0 || slow) && q.idle > q.signalled {
             q.signalled += 1;
             self.work.notify_one();
-        } else if was_empty {
+        } else if was_empty && q.monitor_waiting {
             self.monitor.notify_one();
         }
         Ok(())
@@ -297,11 +300,13 @@ impl Pool {
                 return;
             }
             if q.jobs.is_empty() {
-                drop(
-                    self.monitor
-                        .wait_timeout(q, Duration::from_millis(100))
-                        .unwrap_or_else(|p| p.into_inner()),
-                );
+                q.monitor_waiting = true;
+                let (mut q, _) = self
+                    .monitor
+                    .wait_timeout(q, Duration::from_millis(100))
+                    .unwrap_or_else(|p| p.into_inner());
+                q.monitor_waiting = false;
+                drop(q);
                 self.runner.flush_logs();
                 continue;
             }
