@@ -250,8 +250,9 @@ impl Pool {
             let Some(mut job) = py.detach(|| self.wait_job()) else {
                 break;
             };
+            // One clock read per request: each request ends where the next one's time starts.
+            let mut started = Instant::now();
             loop {
-                let started = Instant::now();
                 let exchange = Arc::clone(&job.exchange);
                 // A bug in the bridge must not cost the pool a thread: contain it to the request,
                 // whose connection is closed after whatever was already queued.
@@ -264,7 +265,9 @@ impl Pool {
                         .log_internal_error(py, crate::reactor::panic_message(&*panic));
                 }
                 drop(exchange);
-                self.record_service(started.elapsed());
+                let ended = Instant::now();
+                self.record_service(ended.saturating_duration_since(started));
+                started = ended;
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
                 match self.next_job() {
                     Some(next) => job = next,

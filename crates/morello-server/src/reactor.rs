@@ -128,6 +128,11 @@ pub struct Reactor {
     news: Vec<Token>,
     /// The IO thread runs as `SCHED_OTHER` (not batch) while requests are slow; see `adapt`.
     preempting: bool,
+    /// The time `poll` last returned: the clock for phase starts (`Conn::since`) within one
+    /// round of events. A round lasts well under the timeouts' resolution, and reading the
+    /// clock once per round instead of four times per request saves a measurable share of
+    /// the IO thread (the vDSO clock was 2% of the server's CPU on `hello`).
+    now: Instant,
 }
 
 fn listener_token(i: usize) -> Token {
@@ -171,6 +176,7 @@ impl Reactor {
             stopping_until: None,
             news: Vec::new(),
             preempting: false,
+            now: Instant::now(),
         };
         Ok((reactor, notifier))
     }
@@ -197,7 +203,9 @@ impl Reactor {
                 }
             }
             let timeout = self.poll_timeout();
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            let polled = self.poll.poll(&mut events, timeout);
+            self.now = Instant::now();
+            if let Err(e) = polled {
                 if e.kind() != io::ErrorKind::Interrupted {
                     self.log.push(Level::Error, format!("poll failed: {e}"));
                     return self.force_close_all();
@@ -437,7 +445,7 @@ impl Reactor {
         if !conn.wq.is_empty() {
             let written = write_queue(conn)?;
             if written > 0 {
-                conn.since = Instant::now();
+                conn.since = self.now;
                 if let Some(ex) = &conn.ex {
                     let mut shared = ex.lock();
                     shared.out_pending = shared.out_pending.saturating_sub(written);
@@ -459,7 +467,7 @@ impl Reactor {
                     let input = &conn.rbuf[conn.rpos..];
                     if !input.is_empty() && conn.idle {
                         conn.idle = false;
-                        conn.since = Instant::now();
+                        conn.since = self.now;
                     }
                     match conn.decoder.decode(input) {
                         Ok((n, Event::Head(head))) => {
@@ -568,7 +576,7 @@ impl Reactor {
         conn.continue_sent = false;
         conn.body_done = false;
         conn.keep_alive = head.keep_alive() && self.cfg.keepalive.is_some() && !stopping;
-        conn.since = Instant::now();
+        conn.since = self.now;
         conn.ex = Some(Arc::clone(&ex));
         if matches!(head.framing(), Framing::Empty) {
             // A bodiless request: finish the codec's message now, so `wsgi.input` is at EOF.
@@ -622,7 +630,7 @@ impl Reactor {
         } else {
             conn.phase = Phase::Drain;
             conn.drained = 0;
-            conn.since = Instant::now();
+            conn.since = self.now;
         }
     }
 
@@ -638,7 +646,7 @@ impl Reactor {
         }
         conn.decoder.start_next();
         conn.phase = Phase::Head;
-        conn.since = Instant::now();
+        conn.since = self.now;
         conn.idle = conn.rpos == conn.rbuf.len();
         if conn.rpos > 0 {
             conn.rbuf.drain(..conn.rpos);
