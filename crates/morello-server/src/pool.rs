@@ -6,10 +6,15 @@
 //!    queued one without releasing the GIL, so a burst of fast requests is served by one thread
 //!    in one GIL tenure instead of bouncing the GIL between threads.
 //! 2. **Wake a second thread only when the first is stuck.** A new request wakes an idle worker
-//!    only when no worker is running, or when requests take long on average (over
-//!    [`SLOW_SERVICE_US`]: waiting for a running worker would cost a whole request). Otherwise the monitor wakes one more worker when the
-//!    oldest queued request has waited [`ESCALATE_AFTER`]: the running workers are then blocked
-//!    (in I/O, or waiting on a slow client) or out of the GIL.
+//!    only when no worker is running it soon: none is busy, or every busy one has been on its
+//!    request longer than [`STALL_AFTER`] (it is blocked: sleeping, waiting on a database).
+//!    Requests that take long on average (over [`SLOW_SERVICE_US`]) always wake one: waiting
+//!    for a running worker would cost a whole request. The monitor covers the rest: it wakes
+//!    a worker as soon as jobs wait with no fresh runner, and one per request that has waited
+//!    [`ESCALATE_AFTER`].
+//! 2a. **Take a job only with the GIL.** A woken worker takes its job after acquiring the GIL,
+//!    so a request never waits for the GIL inside a thread that cannot run it while the GIL
+//!    holder could.
 //! 3. **Grow only for blocking, never for CPU.** When every worker is busy and requests wait,
 //!    the monitor measures how long it takes to acquire the GIL. If the GIL is free (acquired in
 //!    under [`GIL_FREE`]), the workers are blocked outside Python and more threads will help;
@@ -40,6 +45,11 @@ const TICK: Duration = Duration::from_millis(1);
 /// Requests slower than this on average (microseconds) wake an idle worker at once rather than
 /// wait for a running one.
 const SLOW_SERVICE_US: u64 = 200;
+/// A busy worker whose request started longer ago than this is taken to be blocked (sleeping,
+/// waiting on a database or a slow client) rather than about to take the next job: a new job
+/// wakes an idle worker when every busy one is that old. Fast requests take far less (10 to 20
+/// us on `hello`); longer ones on average are [`SLOW_SERVICE_US`]'s case.
+const STALL_AFTER: Duration = Duration::from_micros(250);
 /// Most queued requests the monitor examines per tick.
 const MAX_WAKE_SCAN: usize = 256;
 /// Most threads added in one growth step.
@@ -87,6 +97,44 @@ struct Queue {
     threads_in_python: usize,
     /// Sequence number for worker names.
     spawned: usize,
+    /// When each worker's current request started (`None` while it is not busy), by the
+    /// worker's slot.
+    starts: Vec<Option<Instant>>,
+    /// Slots of `starts` free for new workers.
+    free_slots: Vec<usize>,
+}
+
+impl Queue {
+    /// True if some busy worker started its request within [`STALL_AFTER`]: it is running
+    /// and will take the next job when done.
+    fn has_fresh_runner(&self, now: Instant) -> bool {
+        self.busy > 0
+            && self
+                .starts
+                .iter()
+                .flatten()
+                .any(|&t| now.saturating_duration_since(t) < STALL_AFTER)
+    }
+
+    fn take_slot(&mut self) -> usize {
+        self.free_slots.pop().unwrap_or_else(|| {
+            self.starts.push(None);
+            self.starts.len() - 1
+        })
+    }
+
+    fn release_slot(&mut self, slot: usize) {
+        if let Some(start) = self.starts.get_mut(slot) {
+            *start = None;
+            self.free_slots.push(slot);
+        }
+    }
+
+    fn set_start(&mut self, slot: usize, start: Option<Instant>) {
+        if let Some(s) = self.starts.get_mut(slot) {
+            *s = start;
+        }
+    }
 }
 
 /// The pool. Shared by the IO thread (which pushes jobs), the workers and the monitor.
@@ -150,21 +198,25 @@ impl Pool {
     }
 
     fn spawn_worker(self: &Arc<Self>) -> std::io::Result<()> {
-        let n = {
+        let (n, slot) = {
             let mut q = self.lock();
             q.live += 1;
             q.threads_in_python += 1;
             q.spawned += 1;
-            q.spawned
+            (q.spawned, q.take_slot())
         };
         self.stats.threads.fetch_add(1, Ordering::Relaxed);
         let pool = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name(format!("morello-worker-{n}"))
             .stack_size(STACK_SIZE)
-            .spawn(move || pool.worker_main());
+            .spawn(move || pool.worker_main(slot));
         if let Err(e) = spawned {
-            self.lock().live -= 1;
+            {
+                let mut q = self.lock();
+                q.live -= 1;
+                q.release_slot(slot);
+            }
             self.stats.threads.fetch_sub(1, Ordering::Relaxed);
             self.thread_done();
             return Err(e);
@@ -179,17 +231,25 @@ impl Pool {
             return Err(job);
         }
         let was_empty = q.jobs.is_empty();
-        q.jobs.push_back((Instant::now(), job));
+        let now = Instant::now();
+        q.jobs.push_back((now, job));
         self.stats.queued.store(q.jobs.len(), Ordering::Relaxed);
         // Fast requests: the running worker will get to this one soon, keep the GIL with it.
         // Slow ones (blocking I/O, or long CPU work): waiting for it costs a whole request.
         let slow = self.stats.service_us.load(Ordering::Relaxed) > SLOW_SERVICE_US;
         // A worker already signalled counts as running: without that, a batch of N requests
-        // pushed before the first woken worker runs would wake N workers.
-        if (q.busy + q.signalled == 0 || slow) && q.idle > q.signalled {
+        // pushed before the first woken worker runs would wake N workers. Busy workers whose
+        // requests all started long ago are blocked, not running (the `mixed` benchmark's
+        // sleeping requests): they do not count.
+        let runner_ahead = q.signalled > 0 || q.has_fresh_runner(now);
+        if (!runner_ahead || slow) && q.idle > q.signalled {
             q.signalled += 1;
             self.work.notify_one();
-        } else if was_empty && q.monitor_waiting {
+        }
+        // The monitor watches a non-empty queue, whether or not a worker was just woken: that
+        // worker may itself block (take a slow request) with jobs still queued behind it.
+        if was_empty && q.monitor_waiting {
+            q.monitor_waiting = false;
             self.monitor.notify_one();
         }
         Ok(())
@@ -201,24 +261,28 @@ impl Pool {
         Some(job)
     }
 
-    /// Worker side, GIL released: waits for a job. `None` tells the worker to exit.
-    fn wait_job(&self) -> Option<Job> {
+    /// Worker side, GIL released: waits until a job is queued. False tells the worker to exit.
+    ///
+    /// The job is not taken here but by [`Pool::take_job`], once the worker holds the GIL: a
+    /// job taken before would wait for the GIL inside this thread, while the thread holding
+    /// the GIL could have run it at once (up to the 5 ms switch interval later, which showed
+    /// as the fast requests' p99 on the `mixed` benchmark).
+    fn wait_for_work(&self, slot: usize) -> bool {
         let mut q = self.lock();
         // True after a wait that ended by timing out: the worker has been idle for IDLE_EXIT.
         let mut waited_once = false;
         loop {
-            if let Some(job) = self.pop_locked(&mut q) {
-                q.busy += 1;
-                self.stats.busy.store(q.busy, Ordering::Relaxed);
-                return Some(job);
+            if !q.jobs.is_empty() {
+                return true;
             }
             // Leave the pool under the lock, so two idle workers can never both see room
             // above `threads` and both exit.
-            let idle_too_long = waited_once && q.jobs.is_empty() && q.live > self.min_threads;
+            let idle_too_long = waited_once && q.live > self.min_threads;
             if q.closed || idle_too_long {
                 q.live -= 1;
+                q.release_slot(slot);
                 self.stats.threads.fetch_sub(1, Ordering::Relaxed);
-                return None;
+                return false;
             }
             q.idle += 1;
             let (guard, timeout) = self
@@ -232,11 +296,23 @@ impl Pool {
         }
     }
 
+    /// Worker side, GIL held: takes the next job, if another worker has not taken it first,
+    /// and counts the worker busy.
+    fn take_job(&self, slot: usize, now: Instant) -> Option<Job> {
+        let mut q = self.lock();
+        let job = self.pop_locked(&mut q)?;
+        q.set_start(slot, Some(now));
+        q.busy += 1;
+        self.stats.busy.store(q.busy, Ordering::Relaxed);
+        Some(job)
+    }
+
     /// Worker side, GIL held: the next job if one is queued, without waiting. When there is
     /// none the worker is no longer busy.
-    fn next_job(&self) -> Option<Job> {
+    fn next_job(&self, slot: usize, now: Instant) -> Option<Job> {
         let mut q = self.lock();
         let job = self.pop_locked(&mut q);
+        q.set_start(slot, job.as_ref().map(|_| now));
         if job.is_none() {
             q.busy -= 1;
             self.stats.busy.store(q.busy, Ordering::Relaxed);
@@ -244,14 +320,17 @@ impl Pool {
         job
     }
 
-    fn worker_main(self: Arc<Self>) {
+    fn worker_main(self: Arc<Self>, slot: usize) {
         prefer_batching();
         Python::attach(|py| loop {
-            let Some(mut job) = py.detach(|| self.wait_job()) else {
+            if !py.detach(|| self.wait_for_work(slot)) {
                 break;
-            };
+            }
             // One clock read per request: each request ends where the next one's time starts.
             let mut started = Instant::now();
+            let Some(mut job) = self.take_job(slot, started) else {
+                continue;
+            };
             loop {
                 let exchange = Arc::clone(&job.exchange);
                 // A bug in the bridge must not cost the pool a thread: contain it to the request,
@@ -269,13 +348,13 @@ impl Pool {
                 self.record_service(ended.saturating_duration_since(started));
                 started = ended;
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
-                match self.next_job() {
+                match self.next_job(slot, ended) {
                     Some(next) => job = next,
                     None => break,
                 }
             }
         });
-        // `wait_job` took this worker out of `live` under the lock already.
+        // `wait_for_work` took this worker out of `live` under the lock already.
         self.thread_done();
     }
 
@@ -315,12 +394,18 @@ impl Pool {
             }
             // Requests that waited too long: whoever runs is blocked or out of the GIL. Wake an
             // idle worker for each of them; grow only when none is idle.
-            let overdue = q
+            let mut overdue = q
                 .jobs
                 .iter()
                 .take(MAX_WAKE_SCAN)
                 .take_while(|(at, _)| at.elapsed() > ESCALATE_AFTER)
                 .count();
+            if overdue == 0 && q.signalled == 0 && !q.has_fresh_runner(Instant::now()) {
+                // Jobs wait and no worker is running or about to: the one that was has
+                // blocked since (a slow request taken from the queue). Do not wait for
+                // ESCALATE_AFTER.
+                overdue = 1;
+            }
             let mut grow = 0;
             if overdue > 0 {
                 let wake = overdue.min(q.idle.saturating_sub(q.signalled));
