@@ -12,16 +12,16 @@
 //!    for a running worker would cost a whole request. The monitor covers the rest: it wakes
 //!    a worker as soon as jobs wait with no fresh runner, and one per request that has waited
 //!    [`ESCALATE_AFTER`].
-//! 2a. **Take a job only with the GIL.** A woken worker takes its job after acquiring the GIL,
+//! 3. **Take a job only with the GIL.** A woken worker takes its job after acquiring the GIL,
 //!    so a request never waits for the GIL inside a thread that cannot run it while the GIL
 //!    holder could.
-//! 3. **Grow only for blocking, never for CPU.** When every worker is busy and requests wait,
+//! 4. **Grow only for blocking, never for CPU.** When every worker is busy and requests wait,
 //!    the monitor measures how long it takes to acquire the GIL. If the GIL is free (acquired in
 //!    under [`GIL_FREE`]), the workers are blocked outside Python and more threads will help;
 //!    the pool grows, up to `max_threads`. If the GIL is contended, the app is CPU-bound and
 //!    more threads would only fight for it, so the pool does not grow.
-//! 4. **Shrink when idle.** A worker beyond `threads` that stays idle for [`IDLE_EXIT`] exits.
-//! 5. **Never wait with the GIL.** Workers wait for requests inside `Python::detach`.
+//! 5. **Shrink when idle.** A worker beyond `threads` that stays idle for [`IDLE_EXIT`] exits.
+//! 6. **Never wait with the GIL.** Workers wait for requests inside `Python::detach`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
