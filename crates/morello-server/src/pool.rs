@@ -45,11 +45,24 @@ const TICK: Duration = Duration::from_millis(1);
 /// Requests slower than this on average (microseconds) wake an idle worker at once rather than
 /// wait for a running one.
 const SLOW_SERVICE_US: u64 = 200;
-/// A busy worker whose request started longer ago than this is taken to be blocked (sleeping,
-/// waiting on a database or a slow client) rather than about to take the next job: a new job
-/// wakes an idle worker when every busy one is that old. Fast requests take far less (10 to 20
-/// us on `hello`); longer ones on average are [`SLOW_SERVICE_US`]'s case.
+/// A busy worker whose request started longer ago than this (or twice the average request,
+/// if longer, up to [`ESCALATE_AFTER`]) is taken to be blocked (sleeping, waiting on a
+/// database or a slow client) rather than about to take the next job: a new job wakes an idle
+/// worker when every busy one is that old. Fast requests take far less (10 to 20 us on
+/// `hello`).
 const STALL_AFTER: Duration = Duration::from_micros(250);
+/// Slow requests (see [`SLOW_SERVICE_US`]) wake a worker at once only when on average they
+/// spend at least this share (percent) of their time off the CPU: blocked in I/O rather than
+/// computing. For CPU-bound requests another worker would only wait for the GIL, and the
+/// hand-offs cost throughput (Flask: 15 to 20%). Waiting for the GIL counts as off the CPU:
+/// N CPU-bound workers sharing it each spend 1 - 1/N of their time so, hence a threshold well
+/// above one half, which two or three of them do not reach.
+const BLOCKED_PERCENT: u64 = 75;
+/// How often the monitor recomputes whether the GIL is saturated, while requests wait.
+const SATURATION_WINDOW: Duration = Duration::from_millis(50);
+/// Workers' CPU time over wall time (percent) above which the GIL counts as saturated: one
+/// core's worth of Python is running, so more runners would only take turns with the GIL.
+const SATURATED_PERCENT: u64 = 70;
 /// Most queued requests the monitor examines per tick.
 const MAX_WAKE_SCAN: usize = 256;
 /// Most threads added in one growth step.
@@ -72,6 +85,14 @@ pub struct Stats {
     pub requests: AtomicU64,
     /// Moving average of the time a worker spends on one request, in microseconds.
     pub service_us: AtomicU64,
+    /// Moving average of the share of a slow request's time spent off the CPU (percent);
+    /// measured only while requests are slow.
+    pub blocked_percent: AtomicU64,
+    /// CPU time (nanoseconds) used by the requests measured (while requests are slow).
+    pub worker_cpu_ns: AtomicU64,
+    /// Workers' measured CPU time made up most of the last [`SATURATION_WINDOW`]: the GIL is
+    /// saturated by CPU-bound requests.
+    pub saturated: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -107,13 +128,13 @@ struct Queue {
 impl Queue {
     /// True if some busy worker started its request within [`STALL_AFTER`]: it is running
     /// and will take the next job when done.
-    fn has_fresh_runner(&self, now: Instant) -> bool {
+    fn has_fresh_runner(&self, now: Instant, stall: Duration) -> bool {
         self.busy > 0
             && self
                 .starts
                 .iter()
                 .flatten()
-                .any(|&t| now.saturating_duration_since(t) < STALL_AFTER)
+                .any(|&t| now.saturating_duration_since(t) < stall)
     }
 
     fn take_slot(&mut self) -> usize {
@@ -236,12 +257,12 @@ impl Pool {
         self.stats.queued.store(q.jobs.len(), Ordering::Relaxed);
         // Fast requests: the running worker will get to this one soon, keep the GIL with it.
         // Slow ones (blocking I/O, or long CPU work): waiting for it costs a whole request.
-        let slow = self.stats.service_us.load(Ordering::Relaxed) > SLOW_SERVICE_US;
+        let slow = self.requests_block();
         // A worker already signalled counts as running: without that, a batch of N requests
         // pushed before the first woken worker runs would wake N workers. Busy workers whose
         // requests all started long ago are blocked, not running (the `mixed` benchmark's
         // sleeping requests): they do not count.
-        let runner_ahead = q.signalled > 0 || q.has_fresh_runner(now);
+        let runner_ahead = q.signalled > 0 || q.has_fresh_runner(now, self.stall_after());
         if (!runner_ahead || slow) && q.idle > q.signalled {
             q.signalled += 1;
             self.work.notify_one();
@@ -272,7 +293,10 @@ impl Pool {
         // True after a wait that ended by timing out: the worker has been idle for IDLE_EXIT.
         let mut waited_once = false;
         loop {
-            if !q.jobs.is_empty() {
+            // With the GIL saturated by CPU-bound requests, the busy workers serve the queue;
+            // another runner would only take turns with them (and hold a request meanwhile).
+            let may_run = q.busy == 0 || !self.saturated();
+            if may_run && !q.jobs.is_empty() {
                 return true;
             }
             // Leave the pool under the lock, so two idle workers can never both see room
@@ -311,7 +335,13 @@ impl Pool {
     /// none the worker is no longer busy.
     fn next_job(&self, slot: usize, now: Instant) -> Option<Job> {
         let mut q = self.lock();
-        let job = self.pop_locked(&mut q);
+        // With the GIL saturated, runners beyond one step back, so that one worker serves the
+        // backlog request after request instead of several sharing the GIL.
+        let job = if q.busy > 1 && self.saturated() {
+            None
+        } else {
+            self.pop_locked(&mut q)
+        };
         q.set_start(slot, job.as_ref().map(|_| now));
         if job.is_none() {
             q.busy -= 1;
@@ -322,6 +352,7 @@ impl Pool {
 
     fn worker_main(self: Arc<Self>, slot: usize) {
         prefer_batching();
+        let mut preempting = false;
         Python::attach(|py| loop {
             if !py.detach(|| self.wait_for_work(slot)) {
                 break;
@@ -332,6 +363,22 @@ impl Pool {
                 continue;
             };
             loop {
+                // Blocking requests: a worker whose wait ends should run at once, not after
+                // the thread on the core yields (batching pays off for short requests only).
+                let want_preemption = self.requests_block();
+                if want_preemption != preempting {
+                    if want_preemption {
+                        prefer_preemption();
+                    } else {
+                        prefer_batching();
+                    }
+                    preempting = want_preemption;
+                }
+                // While requests are slow, learn whether they block or compute (one
+                // thread-CPU clock read on each side; fast requests skip it).
+                let cpu_before = (self.stats.service_us.load(Ordering::Relaxed) > SLOW_SERVICE_US)
+                    .then(thread_cpu_time)
+                    .flatten();
                 let exchange = Arc::clone(&job.exchange);
                 // A bug in the bridge must not cost the pool a thread: contain it to the request,
                 // whose connection is closed after whatever was already queued.
@@ -345,7 +392,11 @@ impl Pool {
                 }
                 drop(exchange);
                 let ended = Instant::now();
-                self.record_service(ended.saturating_duration_since(started));
+                let wall = ended.saturating_duration_since(started);
+                self.record_service(wall);
+                if let (Some(before), Some(after)) = (cpu_before, thread_cpu_time()) {
+                    self.record_blocked(wall, after.saturating_sub(before));
+                }
                 started = ended;
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
                 match self.next_job(slot, ended) {
@@ -356,6 +407,46 @@ impl Pool {
         });
         // `wait_for_work` took this worker out of `live` under the lock already.
         self.thread_done();
+    }
+
+    /// Requests are slow and mostly blocked (and the GIL has room): a new one should not wait
+    /// for a running worker.
+    fn requests_block(&self) -> bool {
+        self.stats.service_us.load(Ordering::Relaxed) > SLOW_SERVICE_US
+            && self.stats.blocked_percent.load(Ordering::Relaxed) >= BLOCKED_PERCENT
+            && !self.saturated()
+    }
+
+    /// The GIL is saturated by CPU-bound requests (see [`Stats::saturated`]).
+    fn saturated(&self) -> bool {
+        self.stats.saturated.load(Ordering::Relaxed)
+    }
+
+    /// How long a busy worker's request may have run before the worker counts as blocked.
+    fn stall_after(&self) -> Duration {
+        let twice_average = Duration::from_micros(
+            self.stats
+                .service_us
+                .load(Ordering::Relaxed)
+                .saturating_mul(2),
+        );
+        twice_average.clamp(STALL_AFTER, ESCALATE_AFTER)
+    }
+
+    /// Folds a slow request's off-CPU share into its moving average (weight 1/8).
+    fn record_blocked(&self, wall: Duration, cpu: Duration) {
+        let cpu_ns = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+        self.stats
+            .worker_cpu_ns
+            .fetch_add(cpu_ns, Ordering::Relaxed);
+        let wall_us = wall.as_micros().max(1);
+        let off_cpu = wall.saturating_sub(cpu).as_micros();
+        let sample = u64::try_from(off_cpu * 100 / wall_us)
+            .unwrap_or(100)
+            .min(100);
+        let old = self.stats.blocked_percent.load(Ordering::Relaxed);
+        let new = old - old / 8 + sample / 8;
+        self.stats.blocked_percent.store(new, Ordering::Relaxed);
     }
 
     /// Folds one request's duration into the moving average (weight 1/8). Races between
@@ -375,11 +466,28 @@ impl Pool {
     }
 
     fn monitor_main(self: &Arc<Self>) {
+        // Its 1 ms ticks while requests wait must not preempt the worker serving them.
+        prefer_batching();
         let mut last_probe = Instant::now();
+        let mut window = (
+            Instant::now(),
+            self.stats.worker_cpu_ns.load(Ordering::Relaxed),
+        );
         loop {
             let mut q = self.lock();
             if q.closed {
                 return;
+            }
+            let now = Instant::now();
+            if now.saturating_duration_since(window.0) >= SATURATION_WINDOW {
+                let cpu_ns = self.stats.worker_cpu_ns.load(Ordering::Relaxed);
+                let wall_ns = now.saturating_duration_since(window.0).as_nanos().max(1);
+                let percent = u128::from(cpu_ns.saturating_sub(window.1)) * 100 / wall_ns;
+                let slow = self.stats.service_us.load(Ordering::Relaxed) > SLOW_SERVICE_US;
+                let saturated =
+                    slow && !q.jobs.is_empty() && percent >= u128::from(SATURATED_PERCENT);
+                self.stats.saturated.store(saturated, Ordering::Relaxed);
+                window = (now, cpu_ns);
             }
             if q.jobs.is_empty() {
                 q.monitor_waiting = true;
@@ -400,7 +508,12 @@ impl Pool {
                 .take(MAX_WAKE_SCAN)
                 .take_while(|(at, _)| at.elapsed() > ESCALATE_AFTER)
                 .count();
-            if overdue == 0 && q.signalled == 0 && !q.has_fresh_runner(Instant::now()) {
+            let running = q.signalled > 0 || q.has_fresh_runner(Instant::now(), self.stall_after());
+            if running && !self.requests_block() {
+                // A worker is running requests and will take these next: a backlog behind a
+                // CPU-bound app, which more workers would only make fight for the GIL.
+                overdue = 0;
+            } else if overdue == 0 && !running {
                 // Jobs wait and no worker is running or about to: the one that was has
                 // blocked since (a slow request taken from the queue). Do not wait for
                 // ESCALATE_AFTER.
@@ -479,6 +592,23 @@ fn gil_is_free() -> bool {
         }
     }
     true
+}
+
+/// The CPU time the calling thread has used.
+fn thread_cpu_time() -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec we own; the clock id is a constant.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return None;
+    }
+    Some(Duration::new(
+        u64::try_from(ts.tv_sec).ok()?,
+        u32::try_from(ts.tv_nsec).ok()?,
+    ))
 }
 
 /// Puts the calling thread in `SCHED_BATCH`.

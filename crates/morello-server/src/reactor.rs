@@ -272,10 +272,11 @@ impl Reactor {
     /// takes longer than `PREEMPT_ABOVE_US`, and batches again below `BATCH_BELOW_US`.
     fn adapt_policy(&mut self) {
         let service = self.stats.service_us.load(Ordering::Relaxed);
-        if !self.preempting && service > PREEMPT_ABOVE_US {
+        let saturated = self.stats.saturated.load(Ordering::Relaxed);
+        if !self.preempting && service > PREEMPT_ABOVE_US && !saturated {
             crate::pool::prefer_preemption();
             self.preempting = true;
-        } else if self.preempting && service < BATCH_BELOW_US {
+        } else if self.preempting && (service < BATCH_BELOW_US || saturated) {
             crate::pool::prefer_batching();
             self.preempting = false;
         }
