@@ -72,7 +72,7 @@ bench: setup
 	bench/setup.sh
 	bench/run.sh -n -r $(BENCH_ROUNDS) -o bench/results/latest.md hello,big,echo,stream morello $(BENCH_PEERS) rust-limit
 	bench/run.sh -r $(BENCH_ROUNDS) -o bench/results/latest.md sleep morello morello-t8 $(BENCH_PEERS)
-	bench/run.sh -r $(BENCH_ROUNDS) -o bench/results/latest.md file,flask,pipelined,mixed morello $(BENCH_PEERS)
+	bench/run.sh -r $(BENCH_ROUNDS) -o bench/results/latest.md file,flask,pipelined,mixed morello $(BENCH_PEERS) rust-limit
 	$(BIN)/python bench/summary.py bench/results/latest.tsv > docs/benchmarks.md
 
 deps:

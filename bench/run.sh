@@ -163,10 +163,11 @@ declare -A PIPELINE_SKIP=(
   [uwsgi-http11]="closes the connection after the first response of a pipelined batch (no Connection: close)"
 )
 
-# server_supports NAME APP: rust-limit only implements hello; the pipelined app skips PIPELINE_SKIP.
+# server_supports NAME APP: rust-limit only implements hello (and pipelined's query echo); the
+# pipelined app skips PIPELINE_SKIP.
 server_supports() {
   case "$1" in
-    rust-limit) [[ "$2" == hello ]] ;;
+    rust-limit) [[ "$2" == hello || "$2" == pipelined ]] ;;
     *) [[ "$2" != pipelined || "$PIPELINE_ALL" == 1 || -z "${PIPELINE_SKIP[$1]:-}" ]] ;;
   esac
 }
