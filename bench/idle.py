@@ -1,11 +1,13 @@
 """The `idle` workload: what 10,000 idle keep-alive connections cost a server.
 
-    python bench/idle.py [--connections 10000] [--seconds 5]
+    python bench/idle.py [--connections 10000] [--seconds 5] [--rounds 4] [--out FILE]
 
 Starts morello (`python -m morello apps:hello`, keep-alive 300 s) pinned to SERVER_CPU (1),
 measures hello with wrk pinned to CLIENT_CPU (0), then opens CONNECTIONS connections that each
-complete one request and stay open, idle, and measures hello again. Prints the server's RSS
-before and after and both request rates. Idle connections should cost memory only: no thread
+complete one request and stay open, idle, and measures hello again; ROUNDS times, closing the
+idle connections after each round. Prints the server's RSS before and after and both request
+rates, per round and as medians; `--out` also writes the medians as a markdown section, which
+`bench/summary.py` includes in docs/benchmarks.md. Idle connections should cost memory only: no thread
 each, no buffer each (read buffers are lent only while a connection is active).
 
 Needs wrk, and an open-files limit above CONNECTIONS (the script raises its own soft limit to
@@ -19,6 +21,7 @@ import os
 import re
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -68,6 +71,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--out", help="also write the medians here, as markdown")
     args = parser.parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -92,25 +97,53 @@ def main(argv: list[str]) -> int:
                     raise
                 time.sleep(0.1)
         wrk(port, 2)  # warm-up
-        without = wrk(port, args.seconds)
-        time.sleep(1)
-        before = rss_mib(server.pid)
-        for _ in range(args.connections):
-            sock = socket.create_connection(("127.0.0.1", port))
-            request(sock)
-            conns.append(sock)
-        time.sleep(1)
-        after = rss_mib(server.pid)
-        with_idle = wrk(port, args.seconds)
+        results = []
+        for n in range(1, args.rounds + 1):
+            without = wrk(port, args.seconds)
+            time.sleep(1)
+            before = rss_mib(server.pid)
+            for _ in range(args.connections):
+                sock = socket.create_connection(("127.0.0.1", port))
+                request(sock)
+                conns.append(sock)
+            time.sleep(1)
+            after = rss_mib(server.pid)
+            with_idle = wrk(port, args.seconds)
+            for sock in conns:
+                sock.close()
+            conns.clear()
+            time.sleep(1)
+            results.append((before, after, without, with_idle))
+            print(f"idle round {n}: RSS {before:.1f} -> {after:.1f} MiB; hello {without:,.0f} rps "
+                  f"without, {with_idle:,.0f} rps with them", flush=True)
     finally:
         for sock in conns:
             sock.close()
         server.terminate()
         server.wait(15)
-    print(f"idle: {args.connections:,} idle keep-alive connections: RSS {before:.1f} -> {after:.1f} MiB "
-          f"(+{after - before:.1f} MiB)")
-    print(f"idle: hello {without:,.0f} rps without them, {with_idle:,.0f} rps with them "
-          f"(x{with_idle / without:.2f})")
+    growth = statistics.median(after - before for before, after, _, _ in results)
+    before = statistics.median(r[0] for r in results)
+    without = statistics.median(r[2] for r in results)
+    with_idle = statistics.median(r[3] for r in results)
+    lines = [
+        f"idle: {args.connections:,} idle keep-alive connections: RSS {before:.1f} MiB, "
+        f"+{growth:.1f} MiB with them (median of {len(results)} rounds)",
+        f"idle: hello {without:,.0f} rps without them, {with_idle:,.0f} rps with them "
+        f"(x{with_idle / without:.2f})",
+    ]
+    print("\n".join(lines))
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(
+                "## idle\n\n"
+                f"{args.connections:,} keep-alive connections, each after one request, held open idle "
+                "while hello is measured (`bench/idle.py`: morello only; medians of "
+                f"{len(results)} rounds, {time.strftime('%Y-%m-%d')}).\n\n"
+                "| RSS before | RSS added by the idle connections | hello rps without | hello rps with | ratio |\n"
+                "|---:|---:|---:|---:|---:|\n"
+                f"| {before:.1f} MiB | +{growth:.1f} MiB | {without:,.0f} | {with_idle:,.0f} "
+                f"| {with_idle / without:.2f} |\n"
+            )
     return 0
 
 

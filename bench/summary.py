@@ -10,6 +10,7 @@ The mixed app's table also shows its fast endpoint's p50/p99 and the slow endpoi
 """
 
 import csv
+import os
 import re
 import statistics
 import sys
@@ -185,6 +186,11 @@ def render(rows, source):
             else:
                 lines.append(f"| {server} | {fmt(rps)} | {fmt(per_cpu)} | {ratio} | {good}/{total} |")
         lines.append("")
+    # bench/idle.py --out writes its section next to the TSV (morello only).
+    idle = os.path.join(os.path.dirname(source), "idle.md")
+    if os.path.exists(idle):
+        with open(idle) as f:
+            lines += [f.read().rstrip("\n"), ""]
     return "\n".join(lines)
 
 
