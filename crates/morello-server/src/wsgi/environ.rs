@@ -133,6 +133,21 @@ pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
     unsafe { Bound::from_owned_ptr(py, ptr).cast_into_unchecked() }
 }
 
+/// `REQUEST_METHOD`: the common methods as interned strings (no allocation), others decoded.
+fn method<'py>(py: Python<'py>, method: &[u8]) -> Bound<'py, PyString> {
+    let common = match method {
+        b"GET" => intern!(py, "GET"),
+        b"POST" => intern!(py, "POST"),
+        b"HEAD" => intern!(py, "HEAD"),
+        b"PUT" => intern!(py, "PUT"),
+        b"DELETE" => intern!(py, "DELETE"),
+        b"PATCH" => intern!(py, "PATCH"),
+        b"OPTIONS" => intern!(py, "OPTIONS"),
+        _ => return latin1(py, method),
+    };
+    common.clone()
+}
+
 /// The keys every request shares, copied per request.
 pub fn template<'py>(
     py: Python<'py>,
@@ -197,7 +212,7 @@ pub fn build<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = template.copy()?;
     let head = req.head;
-    env.set_item(intern!(py, "REQUEST_METHOD"), latin1(py, head.method()))?;
+    env.set_item(intern!(py, "REQUEST_METHOD"), method(py, head.method()))?;
     if !req.script_name.is_empty() {
         env.set_item(intern!(py, "SCRIPT_NAME"), req.script_name)?;
     }
