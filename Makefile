@@ -100,14 +100,17 @@ FUZZ_FLAGS := -timeout=10 -rss_limit_mb=$(FUZZ_RSS_MB) -print_final_stats=1 -dic
 fuzz-tool:
 	@cargo fuzz --version >/dev/null 2>&1 || cargo install --locked cargo-fuzz --version $(CARGO_FUZZ_VERSION)
 
-# The campaign: new inputs accumulate in fuzz/generated/<target>/ (not committed).
+# The campaign: new inputs accumulate in fuzz/generated/<target>/ (not committed). One target
+# at a time; `make -j3 fuzz-requests fuzz-chunked fuzz-differential` runs them side by side.
 fuzz: fuzz-tool
 	cd fuzz && $(FUZZ_ENV) cargo fuzz build -s $(FUZZ_SANITIZER)
-	cd fuzz && for t in $(FUZZ_TARGETS); do \
-		mkdir -p generated/$$t && \
-		$(FUZZ_ENV) cargo fuzz run -s $(FUZZ_SANITIZER) $$t generated/$$t corpus/$$t -- \
-			-max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) || exit 1; \
-	done
+	for t in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory fuzz-$$t || exit 1; done
+
+fuzz-%: fuzz-tool
+	cd fuzz && $(FUZZ_ENV) cargo fuzz build -s $(FUZZ_SANITIZER) $*
+	mkdir -p fuzz/generated/$*
+	cd fuzz && $(FUZZ_ENV) cargo fuzz run -s $(FUZZ_SANITIZER) $* generated/$* corpus/$* -- \
+		-max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS)
 
 # What make test runs: FUZZ_SHORT_SECONDS per target, from the seeds alone (a scratch corpus
 # each time, so the result does not depend on earlier runs).
