@@ -68,11 +68,13 @@ lint: setup
 # every app against morello and the peers, and regenerates docs/benchmarks.md from the TSV.
 BENCH_PEERS ?= bjoern fastwsgi granian-bt8 granian waitress gunicorn-gthread cheroot uwsgi-http11
 BENCH_ROUNDS ?= 4
+# Extra run.sh options, e.g. BENCH_ARGS="-d 5 -w 1" for shorter runs.
+BENCH_ARGS ?=
 bench: setup
 	bench/setup.sh
-	bench/run.sh -n -r $(BENCH_ROUNDS) -o bench/results/latest.md hello,big,echo,stream morello $(BENCH_PEERS) rust-limit
-	bench/run.sh -r $(BENCH_ROUNDS) -o bench/results/latest.md sleep morello morello-t8 $(BENCH_PEERS)
-	bench/run.sh -r $(BENCH_ROUNDS) -o bench/results/latest.md file,flask,pipelined,mixed morello $(BENCH_PEERS) rust-limit
+	bench/run.sh -n -r $(BENCH_ROUNDS) $(BENCH_ARGS) -o bench/results/latest.md hello,big,echo,stream morello $(BENCH_PEERS) rust-limit
+	bench/run.sh -r $(BENCH_ROUNDS) $(BENCH_ARGS) -o bench/results/latest.md sleep morello morello-t8 $(BENCH_PEERS)
+	bench/run.sh -r $(BENCH_ROUNDS) $(BENCH_ARGS) -o bench/results/latest.md file,flask,pipelined,mixed morello $(BENCH_PEERS) rust-limit
 	$(BIN)/python bench/idle.py --rounds $(BENCH_ROUNDS) --out bench/results/idle.md
 	$(BIN)/python bench/summary.py bench/results/latest.tsv > docs/benchmarks.md
 
