@@ -63,6 +63,8 @@ const SATURATION_WINDOW: Duration = Duration::from_millis(50);
 /// Workers' CPU time over wall time (percent) above which the GIL counts as saturated: one
 /// core's worth of Python is running, so more runners would only take turns with the GIL.
 const SATURATED_PERCENT: u64 = 70;
+/// Above this share the workers' CPU time is more than one core's: work outside the GIL.
+const SATURATED_MAX_PERCENT: u64 = 130;
 /// Most queued requests the monitor examines per tick.
 const MAX_WAKE_SCAN: usize = 256;
 /// Most threads added in one growth step.
@@ -103,6 +105,9 @@ struct Queue {
     idle: usize,
     /// Idle workers already signalled and not yet awake.
     signalled: usize,
+    /// Workers that left their wait for a queued job and are acquiring the GIL to take it
+    /// ([`Pool::take_job`] counts them down): about to run, like `signalled` ones.
+    claiming: usize,
     /// The monitor waits on its condition variable (the queue was empty). A notify costs a
     /// futex syscall even with nobody waiting, so `push` only signals a waiting monitor.
     monitor_waiting: bool,
@@ -262,7 +267,8 @@ impl Pool {
         // pushed before the first woken worker runs would wake N workers. Busy workers whose
         // requests all started long ago are blocked, not running (the `mixed` benchmark's
         // sleeping requests): they do not count.
-        let runner_ahead = q.signalled > 0 || q.has_fresh_runner(now, self.stall_after());
+        let runner_ahead =
+            q.signalled + q.claiming > 0 || q.has_fresh_runner(now, self.stall_after());
         if (!runner_ahead || slow) && q.idle > q.signalled {
             q.signalled += 1;
             self.work.notify_one();
@@ -295,8 +301,9 @@ impl Pool {
         loop {
             // With the GIL saturated by CPU-bound requests, the busy workers serve the queue;
             // another runner would only take turns with them (and hold a request meanwhile).
-            let may_run = q.busy == 0 || !self.saturated();
+            let may_run = q.busy == 0 || !self.saturated() || q.closed;
             if may_run && !q.jobs.is_empty() {
+                q.claiming += 1;
                 return true;
             }
             // Leave the pool under the lock, so two idle workers can never both see room
@@ -324,6 +331,7 @@ impl Pool {
     /// and counts the worker busy.
     fn take_job(&self, slot: usize, now: Instant) -> Option<Job> {
         let mut q = self.lock();
+        q.claiming = q.claiming.saturating_sub(1);
         let job = self.pop_locked(&mut q)?;
         q.set_start(slot, Some(now));
         q.busy += 1;
@@ -445,8 +453,9 @@ impl Pool {
             .unwrap_or(100)
             .min(100);
         let old = self.stats.blocked_percent.load(Ordering::Relaxed);
-        let new = old - old / 8 + sample / 8;
-        self.stats.blocked_percent.store(new, Ordering::Relaxed);
+        self.stats
+            .blocked_percent
+            .store(moving_average(old, sample), Ordering::Relaxed);
     }
 
     /// Folds one request's duration into the moving average (weight 1/8). Races between
@@ -454,8 +463,9 @@ impl Pool {
     fn record_service(&self, took: Duration) {
         let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         let old = self.stats.service_us.load(Ordering::Relaxed);
-        let new = old - old / 8 + sample / 8;
-        self.stats.service_us.store(new, Ordering::Relaxed);
+        self.stats
+            .service_us
+            .store(moving_average(old, sample), Ordering::Relaxed);
     }
 
     /// A worker or the monitor has returned from Python for good.
@@ -484,8 +494,13 @@ impl Pool {
                 let wall_ns = now.saturating_duration_since(window.0).as_nanos().max(1);
                 let percent = u128::from(cpu_ns.saturating_sub(window.1)) * 100 / wall_ns;
                 let slow = self.stats.service_us.load(Ordering::Relaxed) > SLOW_SERVICE_US;
-                let saturated =
-                    slow && !q.jobs.is_empty() && percent >= u128::from(SATURATED_PERCENT);
+                // About one core's worth: the GIL's. More than that runs outside the GIL (C
+                // code that releases it: hashing, compression, numpy) on several cores at
+                // once, where more runners do help. (A GIL probe here was tried: a probe that
+                // found the GIL free for once let several runners share it for a whole
+                // window, and the unfair hand-offs between them showed as 200-600 ms tails.)
+                let one_core = u128::from(SATURATED_PERCENT)..=u128::from(SATURATED_MAX_PERCENT);
+                let saturated = slow && !q.jobs.is_empty() && one_core.contains(&percent);
                 self.stats.saturated.store(saturated, Ordering::Relaxed);
                 window = (now, cpu_ns);
             }
@@ -508,7 +523,8 @@ impl Pool {
                 .take(MAX_WAKE_SCAN)
                 .take_while(|(at, _)| at.elapsed() > ESCALATE_AFTER)
                 .count();
-            let running = q.signalled > 0 || q.has_fresh_runner(Instant::now(), self.stall_after());
+            let running = q.signalled + q.claiming > 0
+                || q.has_fresh_runner(Instant::now(), self.stall_after());
             if running && !self.requests_block() {
                 // A worker is running requests and will take these next: a backlog behind a
                 // CPU-bound app, which more workers would only make fight for the GIL.
@@ -592,6 +608,13 @@ fn gil_is_free() -> bool {
         }
     }
     true
+}
+
+/// A moving average with weight 1/8 for `sample`, rounded to nearest: a steady sample is
+/// reached within a few units (truncating each term instead settled up to 7 units low).
+fn moving_average(old: u64, sample: u64) -> u64 {
+    let sum = u128::from(old) * 7 + u128::from(sample) + 4;
+    u64::try_from(sum / 8).unwrap_or(u64::MAX)
 }
 
 /// The CPU time the calling thread has used.
