@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -161,6 +161,11 @@ impl Exchange {
         ready: impl Fn(&Shared) -> bool,
     ) -> MutexGuard<'a, Shared> {
         let deadline = timeout.map(|t| Instant::now() + t);
+        if ready(&guard) {
+            return guard;
+        }
+        let parked = self.notifier.parked();
+        parked.fetch_add(1, Ordering::Relaxed);
         while !ready(&guard) {
             guard.worker_waiting = true;
             guard = match deadline {
@@ -179,6 +184,7 @@ impl Exchange {
             guard.worker_waiting = false;
         }
         guard.worker_waiting = false;
+        parked.fetch_sub(1, Ordering::Relaxed);
         guard
     }
 }
@@ -190,16 +196,25 @@ pub struct Notifier {
     queue: Mutex<Vec<Token>>,
     pending: AtomicBool,
     waker: Waker,
+    /// Workers waiting in [`Exchange::wait_until`] (GIL released) for their client: busy
+    /// workers that are not running Python. The pool reads it through [`Notifier::parked`].
+    parked: Arc<AtomicUsize>,
 }
 
 impl Notifier {
     /// A notifier waking `waker`.
-    pub fn new(waker: Waker) -> Self {
+    pub fn new(waker: Waker, parked: Arc<AtomicUsize>) -> Self {
         Self {
             queue: Mutex::new(Vec::new()),
             pending: AtomicBool::new(false),
             waker,
+            parked,
         }
+    }
+
+    /// The number of workers waiting for their clients (see the field).
+    pub fn parked(&self) -> &AtomicUsize {
+        &self.parked
     }
 
     /// Queues `token` and wakes the IO thread if it is not already awake for the queue.

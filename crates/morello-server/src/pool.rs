@@ -90,6 +90,9 @@ pub struct Stats {
     /// Moving average of the share of a slow request's time spent off the CPU (percent);
     /// measured only while requests are slow.
     pub blocked_percent: AtomicU64,
+    /// Busy workers waiting for their clients (request body, room in the output buffer) with
+    /// the GIL released: they are not running Python (see [`crate::exchange::Notifier`]).
+    pub parked: Arc<AtomicUsize>,
     /// CPU time (nanoseconds) used by the requests measured (while requests are slow).
     pub worker_cpu_ns: AtomicU64,
     /// Workers' measured CPU time made up most of the last [`SATURATION_WINDOW`]: the GIL is
@@ -301,7 +304,7 @@ impl Pool {
         loop {
             // With the GIL saturated by CPU-bound requests, the busy workers serve the queue;
             // another runner would only take turns with them (and hold a request meanwhile).
-            let may_run = q.busy == 0 || !self.saturated() || q.closed;
+            let may_run = self.running_busy(&q) == 0 || !self.saturated() || q.closed;
             if may_run && !q.jobs.is_empty() {
                 q.claiming += 1;
                 return true;
@@ -345,7 +348,7 @@ impl Pool {
         let mut q = self.lock();
         // With the GIL saturated, runners beyond one step back, so that one worker serves the
         // backlog request after request instead of several sharing the GIL.
-        let job = if q.busy > 1 && self.saturated() {
+        let job = if self.running_busy(&q) > 1 && self.saturated() {
             None
         } else {
             self.pop_locked(&mut q)
@@ -423,6 +426,13 @@ impl Pool {
         self.stats.service_us.load(Ordering::Relaxed) > SLOW_SERVICE_US
             && self.stats.blocked_percent.load(Ordering::Relaxed) >= BLOCKED_PERCENT
             && !self.saturated()
+    }
+
+    /// Busy workers that are not waiting for their clients: the ones running Python (or
+    /// blocked inside the application, which the pool cannot see).
+    fn running_busy(&self, q: &Queue) -> usize {
+        q.busy
+            .saturating_sub(self.stats.parked.load(Ordering::Relaxed))
     }
 
     /// The GIL is saturated by CPU-bound requests (see [`Stats::saturated`]).

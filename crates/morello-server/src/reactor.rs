@@ -152,7 +152,7 @@ impl Reactor {
     ) -> io::Result<(Self, Arc<Notifier>)> {
         let poll = Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
-        let notifier = Arc::new(Notifier::new(waker));
+        let notifier = Arc::new(Notifier::new(waker, Arc::clone(&stats.parked)));
         for (i, (l, _)) in listeners.iter_mut().enumerate() {
             poll.registry()
                 .register(l, listener_token(i), Interest::READABLE)?;
