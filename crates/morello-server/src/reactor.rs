@@ -419,14 +419,19 @@ impl Reactor {
     /// One round of work on a connection. `Ok(true)` when something changed and another round
     /// may do more; `Err(())` when the connection must be closed now.
     fn step(&mut self, key: usize) -> Result<bool, ()> {
-        let cfg = Arc::clone(&self.cfg);
         let mut progressed = false;
         let Some(conn) = self.conns.get_mut(key) else {
             return Err(());
         };
 
-        // Output from the worker, and the worker's wish for body bytes.
-        if let Some(ex) = conn.ex.clone() {
+        // Output from the worker, and the worker's wish for body bytes. One look under the
+        // exchange's lock per step (a request takes about four steps, and each lock or Arc
+        // clone is a locked instruction): what it finds decides the rest of the step. News
+        // that arrives after this look comes with its own notification and another step.
+        // `ended`: the worker has queued its whole response (all of it is in `wq` now), with
+        // whether the connection may be kept.
+        let mut ended = None;
+        if let Some(ex) = &conn.ex {
             let mut shared = ex.lock();
             if shared.body_wanted && conn.expect_continue && !conn.continue_sent {
                 conn.continue_sent = true;
@@ -440,6 +445,9 @@ impl Reactor {
                 conn.wq.extend(shared.out.drain(..));
                 progressed = true;
             }
+            if shared.finished || shared.abort {
+                ended = Some(shared.keep_alive && !shared.abort);
+            }
         }
 
         // Write what is queued.
@@ -447,7 +455,9 @@ impl Reactor {
             let written = write_queue(conn)?;
             if written > 0 {
                 conn.since = self.now;
-                if let Some(ex) = &conn.ex {
+                // A worker still producing may wait for room in the output buffer; once the
+                // response is all queued nobody reads `out_pending` any more.
+                if let (Some(ex), None) = (&conn.ex, ended) {
                     let mut shared = ex.lock();
                     shared.out_pending = shared.out_pending.saturating_sub(written);
                     ex.wake_worker(&mut shared);
@@ -463,7 +473,7 @@ impl Reactor {
                         .pop()
                         .unwrap_or_else(|| Vec::with_capacity(READ_CHUNK));
                 }
-                let head_limit = cfg.limits.max_head_size.saturating_add(READ_CHUNK);
+                let head_limit = self.cfg.limits.max_head_size.saturating_add(READ_CHUNK);
                 loop {
                     let input = &conn.rbuf[conn.rpos..];
                     if !input.is_empty() && conn.idle {
@@ -520,15 +530,10 @@ impl Reactor {
                 }
             }
             Phase::App => {
-                progressed |= pump_body(conn, &cfg)?;
-                if let Some(ex) = conn.ex.clone() {
-                    let shared = ex.lock();
-                    if conn.wq.is_empty()
-                        && shared.out.is_empty()
-                        && (shared.finished || shared.abort)
-                    {
-                        let keep = shared.keep_alive && !shared.abort && conn.keep_alive;
-                        drop(shared);
+                progressed |= pump_body(conn)?;
+                if let Some(keep) = ended {
+                    if conn.wq.is_empty() {
+                        let keep = keep && conn.keep_alive;
                         self.finish_exchange(key, keep);
                         return Ok(true);
                     }
@@ -587,8 +592,7 @@ impl Reactor {
                 ex.lock().body_eof = true;
             }
         } else if !conn.expect_continue {
-            let cfg = Arc::clone(&self.cfg);
-            let _ = pump_body(conn, &cfg);
+            let _ = pump_body(conn);
         }
         let head = Arc::new(head);
         conn.request = Some(Arc::clone(&head));
@@ -1034,17 +1038,13 @@ fn advance(conn: &mut Conn, mut n: usize) -> bool {
 
 /// Moves decoded body bytes from the connection buffer into the exchange, reading the socket
 /// as needed, until the body ends or the exchange holds [`BODY_BUFFER`] bytes.
-fn pump_body(conn: &mut Conn, cfg: &EngineConfig) -> Result<bool, ()> {
+fn pump_body(conn: &mut Conn) -> Result<bool, ()> {
+    if conn.body_done || (conn.expect_continue && !conn.continue_sent) {
+        return Ok(false);
+    }
     let Some(ex) = conn.ex.clone() else {
         return Ok(false);
     };
-    if conn.body_done {
-        return Ok(false);
-    }
-    if conn.expect_continue && !conn.continue_sent {
-        return Ok(false);
-    }
-    let _ = cfg;
     let mut progressed = false;
     loop {
         if ex.lock().body.len() >= BODY_BUFFER {
