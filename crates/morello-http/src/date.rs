@@ -31,6 +31,13 @@ impl DateCache {
         &self.value
     }
 
+    /// The date at `now` as an IMF-fixdate: for callers with a cheaper clock than
+    /// `SystemTime::now` (a coarse one is enough, the value changes once per second).
+    pub fn get_at(&mut self, now: SystemTime) -> &[u8] {
+        self.refresh(now);
+        &self.value
+    }
+
     /// Reformats the value if `now` is in another second than the cached one. Times before
     /// 1970 or after 9999 are clamped (the formatter cannot represent them).
     fn refresh(&mut self, now: SystemTime) {

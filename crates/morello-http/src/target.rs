@@ -1,5 +1,7 @@
 //! Request-target helpers: splitting path and query, and percent-decoding the path.
 
+use std::borrow::Cow;
+
 /// A request target split into its path and query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Target<'a> {
@@ -61,7 +63,12 @@ fn hex_value(b: u8) -> Option<u8> {
 /// Percent-decodes a path into bytes. Malformed escapes (`%`, `%4`, `%zz`) are kept as they
 /// are. With `keep_quoted_slash`, `%2F` and `%2f` are kept encoded, so an encoded slash stays
 /// distinguishable from a path separator.
-pub fn percent_decode_path(path: &[u8], keep_quoted_slash: bool) -> Vec<u8> {
+///
+/// A path without `%` (the usual case) is returned as it is, borrowed.
+pub fn percent_decode_path(path: &[u8], keep_quoted_slash: bool) -> Cow<'_, [u8]> {
+    if memchr::memchr(b'%', path).is_none() {
+        return Cow::Borrowed(path);
+    }
     let mut out = Vec::with_capacity(path.len());
     let mut i = 0;
     while i < path.len() {
@@ -83,7 +90,7 @@ pub fn percent_decode_path(path: &[u8], keep_quoted_slash: bool) -> Vec<u8> {
         out.push(b);
         i += 1;
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

@@ -989,7 +989,13 @@ fn write_queue(conn: &mut Conn) -> Result<usize, ()> {
                         break;
                     }
                 }
-                stream.write_vectored(&slices[..count])
+                // One slice (a whole small response, the usual case) goes out with
+                // `write(2)`: the kernel's `writev` path first copies and checks the vector.
+                if count == 1 {
+                    stream.write(&slices[0])
+                } else {
+                    stream.write_vectored(&slices[..count])
+                }
             }
         };
         match result {
