@@ -9,7 +9,7 @@ use std::ops::Range;
 use crate::body::Framing;
 use crate::error::Error;
 use crate::limits::Limits;
-use crate::request::{Header, RequestHead, Version};
+use crate::request::{HeadBuffers, Header, RequestHead, Version};
 use crate::syntax::trim_ows;
 use crate::syntax::{is_authority, is_field_value, is_token, list_elements, parse_decimal};
 
@@ -17,18 +17,25 @@ use crate::syntax::{is_authority, is_field_value, is_token, list_elements, parse
 const STACK_HEADERS: usize = 64;
 
 /// Parses `head` (request line, fields and the final empty line, all CRLF-terminated, as
-/// checked by the decoder) holding exactly `field_count` fields.
+/// checked by the decoder) holding exactly `field_count` fields, into `spare`'s allocations
+/// (empty ones allocate).
 pub(crate) fn parse_head(
     head: &[u8],
     field_count: usize,
     limits: &Limits,
+    spare: HeadBuffers,
 ) -> Result<RequestHead, Error> {
     let line_end = memchr::memchr(b'\r', head).ok_or(Error::BadRequestLine)?;
     let (method, target, version) = parse_request_line(&head[..line_end])?;
     let fields_at = line_end + 2;
     let block = head.get(fields_at..).ok_or(Error::BadRequestLine)?;
 
-    let mut headers = Vec::with_capacity(field_count);
+    let HeadBuffers {
+        buf: mut head_buf,
+        mut headers,
+    } = spare;
+    headers.clear();
+    headers.reserve(field_count);
     // httparse fills an initialized slot array; sizing it to the field count keeps the
     // zeroing small (64 slots are 2 KiB, which cost more than tokenizing a short head).
     match field_count {
@@ -44,8 +51,10 @@ pub(crate) fn parse_head(
         }
     }
 
+    head_buf.clear();
+    head_buf.extend_from_slice(head);
     let mut head = RequestHead {
-        buf: head.to_vec(),
+        buf: head_buf,
         method,
         target,
         version,

@@ -64,7 +64,7 @@ pub use body::{BodyDecoder, Decoded, Framing};
 pub use date::DateCache;
 pub use error::Error;
 pub use limits::Limits;
-pub use request::{Event, Header, RequestDecoder, RequestHead, Version};
+pub use request::{Event, HeadBuffers, Header, RequestDecoder, RequestHead, Version};
 pub use response::{
     is_hop_by_hop, plan_response, validate_header_name, validate_header_value, validate_status,
     write_chunk, write_chunk_size, write_head, write_head_block, BodyFraming, FieldBlock,

@@ -118,6 +118,35 @@ impl RequestHead {
     }
 }
 
+/// The allocations of a [`RequestHead`] the caller is done with, for a decoder to build a
+/// later head in ([`RequestDecoder::reuse_buffers`]). A server decoding many requests passes
+/// them back so that a head costs no allocation in the steady state.
+#[derive(Debug, Default)]
+pub struct HeadBuffers {
+    pub(crate) buf: Vec<u8>,
+    pub(crate) headers: Vec<Header>,
+}
+
+impl HeadBuffers {
+    /// The bytes both buffers can hold without growing.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity() + self.headers.capacity() * std::mem::size_of::<Header>()
+    }
+}
+
+impl RequestHead {
+    /// Gives up the head, keeping its allocations (emptied) for a later head.
+    pub fn into_buffers(self) -> HeadBuffers {
+        let mut buffers = HeadBuffers {
+            buf: self.buf,
+            headers: self.headers,
+        };
+        buffers.buf.clear();
+        buffers.headers.clear();
+        buffers
+    }
+}
+
 /// What [`RequestDecoder::decode`] produced from the bytes it was given.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event<'a> {
@@ -144,6 +173,8 @@ pub enum Event<'a> {
 pub struct RequestDecoder {
     limits: Limits,
     state: State,
+    /// Allocations to build the next head in (see [`RequestDecoder::reuse_buffers`]).
+    spare: Option<HeadBuffers>,
 }
 
 /// Where the scan for the end of a head stands, as offsets into the caller's buffer.
@@ -178,7 +209,22 @@ impl RequestDecoder {
         Self {
             limits,
             state: State::Head(HeadProgress::default()),
+            spare: None,
         }
+    }
+
+    /// Hands the decoder a finished head's allocations ([`RequestHead::into_buffers`]): the
+    /// next head it decodes is built in them (growing them as needed) instead of in new ones.
+    /// The result is the same either way. Buffers given while the decoder still holds some
+    /// replace them.
+    pub fn reuse_buffers(&mut self, buffers: HeadBuffers) {
+        self.spare = Some(buffers);
+    }
+
+    /// Whether the decoder holds buffers for its next head (see
+    /// [`RequestDecoder::reuse_buffers`]).
+    pub fn has_buffers(&self) -> bool {
+        self.spare.is_some()
     }
 
     /// Decodes from `input` (the caller's unconsumed bytes). Returns the number of bytes of
@@ -267,7 +313,8 @@ impl RequestDecoder {
             p.line_start = cr + 2;
             p.scanned = cr + 2;
         };
-        let head = parse_head(&buf[..head_len], p.lines - 1, limits)?;
+        let spare = self.spare.take().unwrap_or_default();
+        let head = parse_head(&buf[..head_len], p.lines - 1, limits, spare)?;
         self.state = State::Body(BodyDecoder::new(head.framing(), limits));
         Ok((skip + head_len, Event::Head(head)))
     }

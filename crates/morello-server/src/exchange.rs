@@ -17,6 +17,10 @@ use mio::{Token, Waker};
 /// Body bytes the IO thread buffers ahead of the application before it stops reading.
 pub const BODY_BUFFER: usize = 256 * 1024;
 
+/// The largest buffer a reused exchange (or a recycled response buffer) keeps: small enough
+/// that a pool of them stays small, large enough for typical requests and responses.
+pub const KEEP_CAPACITY: usize = 16 * 1024;
+
 /// A piece of response output.
 #[derive(Debug)]
 pub enum OutItem {
@@ -122,6 +126,35 @@ impl Exchange {
             token,
             notifier,
         })
+    }
+
+    /// Readies an exchange that served its request for the reactor's pool: its state reset,
+    /// the allocations of its buffers kept (up to [`KEEP_CAPACITY`]). `None` if anything else
+    /// still holds it (a worker finishing, or an application keeping `start_response`); it is
+    /// then freed when the last holder lets go.
+    pub fn recycle(mut this: Arc<Self>) -> Option<Arc<Self>> {
+        let ex = Arc::get_mut(&mut this)?;
+        let shared = ex.shared.get_mut().unwrap_or_else(|p| p.into_inner());
+        let mut body = std::mem::take(&mut shared.body);
+        let mut out = std::mem::take(&mut shared.out);
+        body.clear();
+        out.clear();
+        if body.capacity() > KEEP_CAPACITY {
+            body = Vec::new();
+        }
+        *shared = Shared {
+            body,
+            out,
+            ..Shared::default()
+        };
+        Some(this)
+    }
+
+    /// Takes a recycled exchange (see [`Exchange::recycle`]) for connection `token`. `None`
+    /// if it is shared after all.
+    pub fn reuse(mut this: Arc<Self>, token: Token) -> Option<Arc<Self>> {
+        Arc::get_mut(&mut this)?.token = token;
+        Some(this)
     }
 
     /// Locks the shared state. A poisoned lock (a panic elsewhere) is recovered: the state is

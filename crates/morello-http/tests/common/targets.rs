@@ -62,7 +62,9 @@ pub fn requests(data: &[u8]) {
 /// Reads `input` `read` bytes at a time into a buffer, decodes until `NeedMore`, `Paused` or
 /// an error, drains what was consumed, and calls `start_next` only once the decoder said
 /// `Paused` (as a server does once its response is complete). Also exercises the head
-/// accessors and the target helpers on every head.
+/// accessors and the target helpers on every head. With an odd `read` (byte by byte among
+/// them) each head's allocations are handed back for the next head, as the server does, so
+/// split-invariance checks also compare reused buffers with fresh ones.
 pub fn serve(limits: &Limits, input: &[u8], read: usize) -> Outcome {
     let bound = held_bound(limits);
     let mut decoder = RequestDecoder::new(limits.clone());
@@ -94,6 +96,9 @@ pub fn serve(limits: &Limits, input: &[u8], read: usize) -> Outcome {
                         body: Vec::new(),
                         ended: false,
                     });
+                    if read % 2 == 1 {
+                        decoder.reuse_buffers(head.into_buffers());
+                    }
                 }
                 Event::Data(d) => {
                     let msg = out.messages.last_mut().expect("data before a head");

@@ -98,6 +98,9 @@ pub struct Job {
     pub exchange: Arc<Exchange>,
     /// The connection it came on.
     pub client: Arc<Client>,
+    /// An empty buffer (with room, if the IO thread had a written one to spare) for the
+    /// response's first piece.
+    pub out_buf: Vec<u8>,
 }
 
 /// An application mounted at a `SCRIPT_NAME` prefix.
@@ -158,8 +161,9 @@ impl Runner {
             head,
             exchange,
             client,
+            out_buf,
         } = job;
-        let mut response = Response::new(Arc::clone(&exchange), &head, &self.cfg);
+        let mut response = Response::new(Arc::clone(&exchange), &head, &self.cfg, out_buf);
         let target = split_target(head.target());
         let path = percent_decode_path(target.path, self.cfg.keep_quoted_slash);
         let Some(mount) = self.route(&path) else {

@@ -70,6 +70,8 @@ struct State {
     head_sent: bool,
     body_sent: u64,
     mismatch: Option<String>,
+    /// An empty buffer for the next piece of output (the IO thread's spare, at first).
+    spare: Vec<u8>,
 }
 
 impl State {
@@ -137,7 +139,8 @@ impl State {
         } else {
             0
         };
-        let mut buf = Vec::with_capacity(head_room + inline + 24);
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.reserve(head_room + inline + 24);
         let plan = match self.plan {
             Some(plan) => plan,
             None => self.head_bytes(&mut buf, last.then_some(data.len() as u64))?,
@@ -195,6 +198,7 @@ impl State {
             }
         };
         if buf.is_empty() && share.is_none() && !last {
+            self.spare = buf;
             return Ok(());
         }
         let mut shared = self.exchange.lock();
@@ -202,7 +206,9 @@ impl State {
             return Err(Stop::Gone);
         }
         shared.head_sent = true;
-        if !buf.is_empty() {
+        if buf.is_empty() {
+            self.spare = buf;
+        } else {
             shared.out_pending += buf.len();
             shared.out.push_back(OutItem::Bytes(buf));
         }
@@ -229,7 +235,8 @@ impl State {
         if let Some(n) = self.content_length {
             len = len.min(n);
         }
-        let mut buf = Vec::with_capacity(256);
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.reserve(256);
         let plan = self.head_bytes(&mut buf, Some(len))?;
         let send_body = !matches!(plan.framing, BodyFraming::NoBody);
         if let Some(n) = self.content_length {
@@ -523,7 +530,12 @@ pub struct Response {
 
 impl Response {
     /// A response to `head` through `exchange`.
-    pub fn new(exchange: Arc<Exchange>, head: &RequestHead, cfg: &EngineConfig) -> Self {
+    pub fn new(
+        exchange: Arc<Exchange>,
+        head: &RequestHead,
+        cfg: &EngineConfig,
+        out_buf: Vec<u8>,
+    ) -> Self {
         let mut info = head.info();
         info.keep_alive &= cfg.keepalive.is_some();
         info.asked_keep_alive &= cfg.keepalive.is_some();
@@ -538,6 +550,7 @@ impl Response {
             head_sent: false,
             body_sent: 0,
             mismatch: None,
+            spare: out_buf,
         };
         Self {
             state: Arc::new(Mutex::new(state)),
