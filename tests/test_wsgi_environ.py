@@ -64,6 +64,28 @@ def test_http10_server_protocol(serve):
     assert env["SERVER_PROTOCOL"] == "HTTP/1.0"
 
 
+def test_usual_values_do_not_leak_between_requests(serve):
+    # The environ template holds GET, an empty QUERY_STRING and HTTP/1.1; a request that
+    # differs sets its own, and the next request on the connection is back to the usual.
+    rec = Recorder()
+    s = serve(rec)
+    with Conn(addr(s)) as c:
+        for raw in (
+            b"DELETE /a?x=1 HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n",
+            b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"PATCH /c?y HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+            b"GET /d HTTP/1.1\r\nHost: x\r\n\r\n",
+        ):
+            assert c.request(raw).status == 200
+    seen = [(e["REQUEST_METHOD"], e["QUERY_STRING"], e["SERVER_PROTOCOL"]) for e in rec.environs]
+    assert seen == [
+        ("DELETE", "x=1", "HTTP/1.0"),
+        ("GET", "", "HTTP/1.1"),
+        ("PATCH", "y", "HTTP/1.1"),
+        ("GET", "", "HTTP/1.1"),
+    ]
+
+
 def test_no_query_string_is_empty(serve):
     env, _ = one(serve, get(b"/x"))
     assert env.get("QUERY_STRING", "") == ""
