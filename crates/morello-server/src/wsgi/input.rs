@@ -12,7 +12,7 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use crate::exchange::Exchange;
+use crate::exchange::{Exchange, Shared};
 
 /// Extra time a reader waits beyond the read timeout before giving up by itself; normally the
 /// IO thread reports the timeout first.
@@ -29,9 +29,10 @@ impl State {
         &self.buf[self.pos..]
     }
 
-    fn take(&mut self, n: usize) -> Vec<u8> {
+    /// The next `n` bytes (fewer if fewer are buffered) as a new `bytes`, copied once.
+    fn take<'py>(&mut self, py: Python<'py>, n: usize) -> Bound<'py, PyBytes> {
         let n = n.min(self.buf.len() - self.pos);
-        let out = self.buf[self.pos..self.pos + n].to_vec();
+        let out = PyBytes::new(py, &self.buf[self.pos..self.pos + n]);
         self.pos += n;
         if self.pos == self.buf.len() {
             self.buf.clear();
@@ -39,6 +40,47 @@ impl State {
         }
         out
     }
+}
+
+/// What one look at the exchange found (see [`take_body`]).
+struct Taken {
+    /// Body bytes were moved into the stream's buffer.
+    data: bool,
+    /// The body has ended (all of it is in the stream's buffer or read).
+    eof: bool,
+    /// Why the body cannot be read on (nothing was taken).
+    error: Option<String>,
+}
+
+/// Whether a read has something to take: bytes, the end, an error, or a gone client.
+fn ready(shared: &Shared) -> bool {
+    !shared.body.is_empty() || shared.body_eof || shared.body_error.is_some() || shared.client_gone
+}
+
+/// Moves the exchange's body bytes to the end of `buf` (`buf` holds only unread bytes). When
+/// `buf` is empty the two buffers trade places, so no bytes are copied and the IO thread gets
+/// an allocation back to fill.
+fn take_body(shared: &mut Shared, buf: &mut Vec<u8>) -> Taken {
+    let data = !shared.body.is_empty();
+    if buf.is_empty() {
+        std::mem::swap(buf, &mut shared.body);
+    } else {
+        buf.extend_from_slice(&shared.body);
+        shared.body.clear();
+    }
+    let eof = shared.body_eof;
+    let error = if !data && !eof {
+        Some(shared.body_error.map(|e| e.message()).unwrap_or_else(|| {
+            if shared.client_gone {
+                "client disconnected".to_owned()
+            } else {
+                "timed out reading the request body".to_owned()
+            }
+        }))
+    } else {
+        None
+    };
+    Taken { data, eof, error }
 }
 
 /// The `wsgi.input` stream of one request.
@@ -76,77 +118,82 @@ impl Input {
         if st.eof {
             return Ok(false);
         }
+        // The buffer keeps only unread bytes, so it stays within one read-ahead of the IO
+        // thread however long the body is.
+        if st.pos == st.buf.len() {
+            st.buf.clear();
+        } else {
+            let pos = st.pos;
+            st.buf.drain(..pos);
+        }
+        st.pos = 0;
         let exchange = &self.exchange;
-        let timeout = self.read_timeout + TIMEOUT_SLACK;
-        let (data, eof, error) = py.detach(|| {
-            let mut shared = exchange.lock();
-            if !shared.body_wanted {
-                shared.body_wanted = true;
-                drop(shared);
-                exchange.notify_io();
-                shared = exchange.lock();
-            }
-            let mut shared = exchange.wait_until(shared, Some(timeout), |s| {
-                !s.body.is_empty() || s.body_eof || s.body_error.is_some() || s.client_gone
-            });
-            let data = std::mem::take(&mut shared.body);
-            let eof = shared.body_eof && shared.body.is_empty();
-            let error = if data.is_empty() && !eof {
-                Some(shared.body_error.map(|e| e.message()).unwrap_or_else(|| {
-                    if shared.client_gone {
-                        "client disconnected".to_owned()
-                    } else {
-                        "timed out reading the request body".to_owned()
-                    }
-                }))
-            } else {
-                None
-            };
+        // Bytes (or the end, or an error) already waiting are taken without releasing the GIL:
+        // the lock is only ever held for moments, and a request whose body came with its head
+        // (most of them) then costs no GIL hand-over at all. Otherwise the wait releases it.
+        let mut shared = exchange.lock();
+        let first = !shared.body_wanted;
+        shared.body_wanted = true;
+        let taken = if ready(&shared) {
+            let taken = take_body(&mut shared, &mut st.buf);
             drop(shared);
-            if !data.is_empty() && !eof {
-                // The IO thread may have paused reading with a full buffer: let it go on.
+            // The first read of an unfinished body may have to send `100 Continue`.
+            if first && !taken.eof {
                 exchange.notify_io();
             }
-            (data, eof, error)
-        });
-        if let Some(message) = error {
+            taken
+        } else {
+            drop(shared);
+            let timeout = self.read_timeout + TIMEOUT_SLACK;
+            let buf = &mut st.buf;
+            py.detach(|| {
+                if first {
+                    exchange.notify_io();
+                }
+                let shared = exchange.lock();
+                let mut shared = exchange.wait_until(shared, Some(timeout), ready);
+                take_body(&mut shared, buf)
+            })
+        };
+        if taken.data && !taken.eof {
+            // The IO thread may have paused reading with a full buffer: let it go on.
+            exchange.notify_io();
+        }
+        if let Some(message) = taken.error {
             st.eof = true;
             return Err(PyOSError::new_err(message));
         }
-        if st.pos == st.buf.len() {
-            st.buf = data;
-            st.pos = 0;
-        } else {
-            // Drop what was read before appending: the buffer holds only unread bytes, so it
-            // stays within one read-ahead of the IO thread however long the body is.
-            let pos = st.pos;
-            st.buf.drain(..pos);
-            st.pos = 0;
-            st.buf.extend_from_slice(&data);
-        }
-        if eof {
+        if taken.eof {
             st.eof = true;
         }
         Ok(!st.available().is_empty() || !st.eof)
     }
 
-    fn read_impl(&self, py: Python<'_>, size: Option<isize>) -> PyResult<Vec<u8>> {
+    fn read_impl<'py>(
+        &self,
+        py: Python<'py>,
+        size: Option<isize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let mut st = self.state()?;
         match size {
             Some(n) if n >= 0 => {
                 let n = usize::try_from(n).unwrap_or(usize::MAX);
                 while st.available().len() < n && self.fill(py, &mut st)? {}
-                Ok(st.take(n))
+                Ok(st.take(py, n))
             }
             _ => {
                 while self.fill(py, &mut st)? {}
                 let n = st.available().len();
-                Ok(st.take(n))
+                Ok(st.take(py, n))
             }
         }
     }
 
-    fn readline_impl(&self, py: Python<'_>, size: Option<isize>) -> PyResult<Vec<u8>> {
+    fn readline_impl<'py>(
+        &self,
+        py: Python<'py>,
+        size: Option<isize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let limit = match size {
             Some(n) if n >= 0 => usize::try_from(n).unwrap_or(usize::MAX),
             _ => usize::MAX,
@@ -157,15 +204,15 @@ impl Input {
             let avail = st.available();
             if let Some(i) = memchr_newline(&avail[scanned..]) {
                 let end = (scanned + i + 1).min(limit);
-                return Ok(st.take(end));
+                return Ok(st.take(py, end));
             }
             if avail.len() >= limit {
-                return Ok(st.take(limit));
+                return Ok(st.take(py, limit));
             }
             scanned = avail.len();
             if !self.fill(py, &mut st)? {
                 let n = st.available().len();
-                return Ok(st.take(n));
+                return Ok(st.take(py, n));
             }
         }
     }
@@ -181,15 +228,13 @@ impl Input {
     /// only at the end of the body.
     #[pyo3(signature = (size=None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
-        let data = self.read_impl(py, size)?;
-        Ok(PyBytes::new(py, &data))
+        self.read_impl(py, size)
     }
 
     /// Reads one line, including its `\n`, of at most `size` bytes.
     #[pyo3(signature = (size=None))]
     fn readline<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
-        let data = self.readline_impl(py, size)?;
-        Ok(PyBytes::new(py, &data))
+        self.readline_impl(py, size)
     }
 
     /// Reads lines until the end, or until their total size reaches `hint`.
@@ -202,11 +247,12 @@ impl Input {
         let mut total = 0usize;
         loop {
             let line = self.readline_impl(py, None)?;
-            if line.is_empty() {
+            let len = line.as_bytes().len();
+            if len == 0 {
                 break;
             }
-            total += line.len();
-            lines.append(PyBytes::new(py, &line))?;
+            total += len;
+            lines.append(line)?;
             if hint.is_some_and(|h| total >= h) {
                 break;
             }
@@ -220,6 +266,6 @@ impl Input {
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let line = self.readline_impl(py, None)?;
-        Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
+        Ok((!line.as_bytes().is_empty()).then_some(line))
     }
 }
