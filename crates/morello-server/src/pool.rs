@@ -42,6 +42,10 @@ pub const GIL_PROBES: u32 = 5;
 pub const IDLE_EXIT: Duration = Duration::from_secs(2);
 /// How often the monitor looks at the queue while requests wait.
 const TICK: Duration = Duration::from_millis(1);
+/// Shortest sleep between the monitor's looks while requests wait.
+const MIN_TICK: Duration = Duration::from_micros(100);
+/// How long after the running worker turns stale the monitor looks again.
+const STALE_MARGIN: Duration = Duration::from_micros(20);
 /// Longest the monitor sleeps between looks while the GIL is saturated (one core's worth of
 /// Python, see [`SATURATED_PERCENT`]) and a worker is running: each such look doubles the
 /// sleep, from [`TICK`] up to this. A CPU-bound backlog (Flask at 64 connections) keeps
@@ -148,12 +152,16 @@ impl Queue {
     /// True if some busy worker started its request within [`STALL_AFTER`]: it is running
     /// and will take the next job when done.
     fn has_fresh_runner(&self, now: Instant, stall: Duration) -> bool {
-        self.busy > 0
-            && self
-                .starts
-                .iter()
-                .flatten()
-                .any(|&t| now.saturating_duration_since(t) < stall)
+        self.fresh_until(stall).is_some_and(|until| now < until)
+    }
+
+    /// When the most recently started busy worker will have run its request for `stall`
+    /// (`None` if no worker is busy): until then some worker counts as running.
+    fn fresh_until(&self, stall: Duration) -> Option<Instant> {
+        if self.busy == 0 {
+            return None;
+        }
+        self.starts.iter().flatten().max().map(|&t| t + stall)
     }
 
     fn take_slot(&mut self) -> usize {
@@ -561,8 +569,10 @@ impl Pool {
                 .take(MAX_WAKE_SCAN)
                 .take_while(|(at, _)| at.elapsed() > ESCALATE_AFTER)
                 .count();
-            let running = q.signalled + q.claiming > 0
-                || q.has_fresh_runner(Instant::now(), self.stall_after());
+            let stall_after = self.stall_after();
+            let now = Instant::now();
+            let fresh_until = q.fresh_until(stall_after).filter(|&until| now < until);
+            let running = q.signalled + q.claiming > 0 || fresh_until.is_some();
             if running && !self.requests_block() {
                 // A worker is running requests and will take these next: a backlog behind a
                 // CPU-bound app, which more workers would only make fight for the GIL.
@@ -572,6 +582,13 @@ impl Pool {
                 (tick * 2).min(IDLE_TICK_MAX)
             } else {
                 TICK
+            };
+            // A runner that blocks with jobs queued behind it (a sleeping request, on `mixed`)
+            // may be the last thing that would have taken them: look again just as it turns
+            // stale, not a whole tick later.
+            let look_again = match fresh_until {
+                Some(until) if tick == TICK => (until - now + STALE_MARGIN).clamp(MIN_TICK, TICK),
+                _ => tick,
             };
             if overdue == 0 && !running {
                 // Jobs wait and no worker is running or about to: the one that was has
@@ -605,7 +622,7 @@ impl Pool {
                     }
                 }
             }
-            std::thread::sleep(tick);
+            std::thread::sleep(look_again);
         }
     }
 
