@@ -149,8 +149,8 @@ struct Queue {
 }
 
 impl Queue {
-    /// True if some busy worker started its request within [`STALL_AFTER`]: it is running
-    /// and will take the next job when done.
+    /// True if some busy worker started its request less than `stall` ago (see
+    /// [`Pool::stall_after`]): it is running and will take the next job when done.
     fn has_fresh_runner(&self, now: Instant, stall: Duration) -> bool {
         self.fresh_until(stall).is_some_and(|until| now < until)
     }
@@ -520,7 +520,8 @@ impl Pool {
     }
 
     fn monitor_main(self: &Arc<Self>) {
-        // Its 1 ms ticks while requests wait must not preempt the worker serving them.
+        // Its looks while requests wait (every 1 ms or sooner; see `look_again`) must not
+        // preempt the worker serving them.
         prefer_batching();
         let mut last_probe = Instant::now();
         let mut tick = TICK;
