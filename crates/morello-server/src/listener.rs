@@ -11,7 +11,7 @@ use std::os::unix::io::{AsRawFd, RawFd};
 use std::path::PathBuf;
 
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-use socket2::{Domain, Socket, Type};
+use socket2::{Domain, SockRef, Socket, Type};
 
 /// A parsed `--bind` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,6 +247,15 @@ impl Stream {
         }
     }
 
+    /// Caps the bytes a TCP socket keeps queued but not yet sent (`TCP_NOTSENT_LOWAT`): writes
+    /// and `sendfile` stop, and the socket stops polling writable, while more than `bytes` wait
+    /// for the peer's window. Does nothing on UNIX sockets; a failure only loses the cap.
+    pub fn limit_unsent(&self, bytes: u32) {
+        if let Stream::Tcp(s) = self {
+            let _ = SockRef::from(s).set_tcp_notsent_lowat(bytes);
+        }
+    }
+
     /// Shuts down the write side, so the peer sees the end of the response.
     pub fn shutdown_write(&self) {
         let _ = match self {
@@ -381,5 +390,29 @@ mod tests {
             let err = BindAddr::parse(bad).unwrap_err();
             assert!(err.starts_with("bind: "), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn limit_unsent_sets_the_tcp_option() {
+        let bind = BindAddr::parse("127.0.0.1:0").unwrap();
+        let listeners = Listener::bind(&bind, 8, 0o600).unwrap();
+        let BoundAddr::Tcp(addr) = listeners[0].bound().unwrap() else {
+            panic!("a TCP bind gave another kind of address");
+        };
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        let (stream, _) = loop {
+            match listeners[0].accept() {
+                Ok(accepted) => break accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("accept: {e}"),
+            }
+        };
+        let Stream::Tcp(tcp) = &stream else {
+            panic!("a TCP listener gave another kind of stream");
+        };
+        let before = SockRef::from(tcp).tcp_notsent_lowat().unwrap();
+        stream.limit_unsent(16 * 1024);
+        assert_ne!(before, 16 * 1024);
+        assert_eq!(SockRef::from(tcp).tcp_notsent_lowat().unwrap(), 16 * 1024);
     }
 }

@@ -114,6 +114,8 @@ struct Conn {
     since: Instant,
     idle: bool,
     timer_at: Option<Instant>,
+    /// [`crate::sendfile::UNSENT_LIMIT`] is set on the socket (at its first file).
+    unsent_limited: bool,
 }
 
 /// What the IO thread needs besides its connections.
@@ -375,6 +377,7 @@ impl Reactor {
                         since: now,
                         idle: false,
                         timer_at: None,
+                        unsent_limited: false,
                     });
                     self.stats.connections.fetch_add(1, Ordering::Relaxed);
                     self.arm_timer(token.0);
@@ -1002,7 +1005,11 @@ fn write_queue(conn: &mut Conn, spare_out: &mut Vec<Vec<u8>>) -> Result<usize, (
     let mut written = 0;
     loop {
         let Conn {
-            wq, wpos, stream, ..
+            wq,
+            wpos,
+            stream,
+            unsent_limited,
+            ..
         } = &mut *conn;
         let result = match wq.front_mut() {
             None => break,
@@ -1010,6 +1017,10 @@ fn write_queue(conn: &mut Conn, spare_out: &mut Vec<Vec<u8>>) -> Result<usize, (
                 if *len == 0 {
                     wq.pop_front();
                     continue;
+                }
+                if !*unsent_limited {
+                    stream.limit_unsent(crate::sendfile::UNSENT_LIMIT);
+                    *unsent_limited = true;
                 }
                 match crate::sendfile::send(stream, file, offset, len) {
                     // The file is shorter than promised: the response cannot be completed.
