@@ -22,6 +22,14 @@ const FORBIDDEN_TRAILERS: &[&[u8]] = &[
     b"content-range",
 ];
 
+/// True if a field named `name` (any case) may not appear in a trailer section: see
+/// [`FORBIDDEN_TRAILERS`]. A trailer line with such a name is [`Error::BadTrailer`].
+pub fn is_forbidden_trailer(name: &[u8]) -> bool {
+    FORBIDDEN_TRAILERS
+        .iter()
+        .any(|f| name.eq_ignore_ascii_case(f))
+}
+
 fn skip_ows(s: &[u8]) -> &[u8] {
     let n = s.iter().take_while(|&&b| is_ows(b)).count();
     &s[n..]
@@ -104,10 +112,7 @@ pub(crate) fn check_trailer(line: &[u8]) -> Result<(), Error> {
     {
         return Err(Error::BadTrailer);
     }
-    if FORBIDDEN_TRAILERS
-        .iter()
-        .any(|f| name.eq_ignore_ascii_case(f))
-    {
+    if is_forbidden_trailer(name) {
         return Err(Error::BadTrailer);
     }
     Ok(())

@@ -61,6 +61,7 @@ mod syntax;
 pub mod target;
 
 pub use body::{BodyDecoder, Decoded, Framing};
+pub use chunk::is_forbidden_trailer;
 pub use date::DateCache;
 pub use error::Error;
 pub use limits::Limits;

@@ -95,25 +95,7 @@ fn plain_name() -> impl Strategy<Value = Vec<u8>> {
 
 /// Trailer names: neither special nor forbidden in trailers.
 fn trailer_name() -> impl Strategy<Value = Vec<u8>> {
-    const FORBIDDEN: &[&[u8]] = &[
-        b"content-length",
-        b"transfer-encoding",
-        b"host",
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"trailers",
-        b"upgrade",
-        b"expect",
-        b"content-type",
-        b"content-encoding",
-        b"content-range",
-    ];
-    token(12).prop_filter("forbidden", |n| {
-        !FORBIDDEN.iter().any(|s| n.eq_ignore_ascii_case(s))
-    })
+    token(12).prop_filter("forbidden", |n| !morello_http::is_forbidden_trailer(n))
 }
 
 /// A chunk extension: `;name`, `;name=token` or `;name="quoted"`, with optional BWS.
