@@ -22,8 +22,10 @@ const FORBIDDEN_TRAILERS: &[&[u8]] = &[
     b"content-range",
 ];
 
-/// True if a field named `name` (any case) may not appear in a trailer section: see
-/// [`FORBIDDEN_TRAILERS`]. A trailer line with such a name is [`Error::BadTrailer`].
+/// True if a field named `name` (any case) may not appear in a trailer section: the fields
+/// that affect framing, routing, connection management or how the content is interpreted
+/// (listed in the crate documentation). A trailer line with such a name is
+/// [`Error::BadTrailer`].
 pub fn is_forbidden_trailer(name: &[u8]) -> bool {
     FORBIDDEN_TRAILERS
         .iter()

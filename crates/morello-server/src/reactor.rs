@@ -114,7 +114,8 @@ struct Conn {
     since: Instant,
     idle: bool,
     timer_at: Option<Instant>,
-    /// [`crate::sendfile::UNSENT_LIMIT`] is set on the socket (at its first file).
+    /// [`Stream::limit_unsent`] has been applied, at the first non-empty file (a failed
+    /// `setsockopt`, or a UNIX socket, leaves the socket as it was).
     unsent_limited: bool,
 }
 
