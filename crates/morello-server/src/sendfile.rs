@@ -19,14 +19,15 @@ const MAX_PIECE: u64 = 1024 * 1024;
 /// CPU: measured with wrk and a 1 MiB file, the reader's CPU per response halved with a 16 KiB
 /// cap (1,578 -> 3,327 responses/s in one 5 s run, wrk at 100% CPU in both; the paired
 /// `bench/run.sh -r 4` run quoted in CHANGELOG.md measured 1,847 -> 4,350), and 4, 8, 16 and
-/// 32 KiB measured alike; 64 KiB fell back to ~2,100. With the cap the IO thread is woken to queue each next piece, so the sending work
-/// stays on the server's core. Connections that never send a file are not capped: bytes
-/// bodies are copied into large linear buffers that the peer consumes cheaply (a 1 MiB body
-/// measured the same with and without the cap), and a cap would only split their writes (a
-/// 64 KiB body measured ~10% slower with it). The cap stays for the connection's later
-/// responses: a keep-alive connection that fetched one file is likely to fetch more.
-/// Kernels before Linux 6.0 could miss a writable wakeup under this option in a race (fixed by
-/// "tcp: make sure EPOLLOUT wont be missed"); there the write timeout ends such a stall.
+/// 32 KiB measured alike; 64 KiB fell back to ~2,100. With the cap the IO thread is woken to
+/// queue each next piece, so the sending work stays on the server's core. Connections that
+/// never send a file are not capped: bytes bodies are copied into large linear buffers that
+/// the peer consumes cheaply (a 1 MiB body measured the same with and without the cap), and a
+/// cap would only split their writes (a 64 KiB body measured ~10% slower with it).
+/// The cap stays for the connection's later responses: a keep-alive connection that fetched
+/// one file is likely to fetch more. Kernels before Linux 6.0 could miss a writable wakeup
+/// under this option in a race (fixed by "tcp: make sure EPOLLOUT wont be missed"); there the
+/// write timeout ends such a stall.
 pub const UNSENT_LIMIT: u32 = 16 * 1024;
 
 /// Sends up to `len` bytes of `file` from `offset` to `stream`, advancing both. Returns the
