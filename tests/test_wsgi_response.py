@@ -5,6 +5,7 @@ import os
 import socket
 import sys
 import threading
+import time
 
 import pytest
 
@@ -755,3 +756,44 @@ def test_file_wrapper_public_class(serve, datafile):
     s = serve(app)
     r = http_request(addr(s), GET, timeout=10)
     assert r.body == data
+
+
+def test_file_wrapper_slow_readers_then_bytes_bodies(serve, datafile):
+    # A connection that sent a file keeps its unsent bytes capped (TCP_NOTSENT_LOWAT) for the
+    # rest of its life: the file must still arrive whole to readers that stall and read in
+    # small pieces, on several connections at once, and later large bytes bodies on the same
+    # connections must too.
+    path, data = datafile
+    blob = os.urandom(300_000)
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/file":
+            start_response("200 OK", [("Content-Length", str(len(data)))])
+            return environ["wsgi.file_wrapper"](open(path, "rb"), 65536)
+        start_response("200 OK", [("Content-Length", str(len(blob)))])
+        return [blob]
+
+    s = serve(app)
+    results = {}
+
+    def client(n):
+        with Conn(addr(s), timeout=10) as c:
+            c.send(b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.2)  # the server fills the socket and waits for room
+            while len(c.buf) < 256 * 1024:
+                piece = c.sock.recv(4096)
+                assert piece, "connection closed mid-file"
+                c.buf += piece
+                if len(c.buf) % 16 == 0:
+                    time.sleep(0.001)
+            first = c.read_response()
+            second = c.request(b"GET /bytes HTTP/1.1\r\nHost: x\r\n\r\n")
+            third = c.request(b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
+            results[n] = (first.body == data, second.body == blob, third.body == data)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == {n: (True, True, True) for n in range(4)}
