@@ -588,7 +588,9 @@ impl Pool {
             // may be the last thing that would have taken them: look again just as it turns
             // stale, not a whole tick later.
             let look_again = match fresh_until {
-                Some(until) if tick == TICK => (until - now + STALE_MARGIN).clamp(MIN_TICK, TICK),
+                Some(until) if tick == TICK => {
+                    (until.saturating_duration_since(now) + STALE_MARGIN).clamp(MIN_TICK, TICK)
+                }
                 _ => tick,
             };
             if overdue == 0 && !running {
