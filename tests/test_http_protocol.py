@@ -169,6 +169,80 @@ def test_pipelining_chunked_bodies(serve):
     assert r[2].body.endswith(b" ghi")
 
 
+def _gated_app(gates):
+    """Answers /fast at once. /slow/<name> waits for the test to set gates[name]; with
+    ?stream it first yields one chunk, then waits."""
+
+    def app(environ, start_response):
+        path = environ["PATH_INFO"]
+        if not path.startswith("/slow/"):
+            return path_echo(environ, start_response)
+        gate = gates[path[len("/slow/") :]]
+        if environ.get("QUERY_STRING") == "stream":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+
+            def gen():
+                yield b"first"
+                assert gate.wait(10)
+                yield b"second"
+
+            return gen()
+        assert gate.wait(10)
+        return path_echo(environ, start_response)
+
+    return app
+
+
+def test_pipelined_response_not_held_behind_a_slow_next_request(serve):
+    """A complete response may wait briefly for the next pipelined one, to share a write,
+    but never for as long as the next one takes."""
+    gates = {"a": threading.Event()}
+    s = serve(_gated_app(gates))
+    with Conn(addr(s), timeout=5) as c:
+        c.send(
+            b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /slow/a HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        # /slow/a completes only once the test has read /fast's response.
+        assert c.read_response().body == b"GET /fast"
+        gates["a"].set()
+        assert [c.read_response().body for _ in range(2)] == [b"GET /slow/a", b"GET /after"]
+
+
+def test_pipelined_responses_held_then_sent_with_streaming_output(serve):
+    """Responses held for the next pipelined request leave, in order, with that request's
+    first streamed chunk."""
+    gates = {"b": threading.Event()}
+    s = serve(_gated_app(gates))
+    with Conn(addr(s), timeout=5) as c:
+        c.send(
+            b"GET /fast1 HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /fast2 HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /slow/b?stream HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
+        assert [c.read_response().body for _ in range(2)] == [b"GET /fast1", b"GET /fast2"]
+        # The streamed response has begun: its head and first chunk are readable now.
+        while b"first" not in c.buf:
+            assert c._fill(), c.buf
+        gates["b"].set()
+        r = c.read_response()
+        assert r.body == b"firstsecond"
+
+
+def test_pipelined_responses_all_sent_when_client_half_closes(serve):
+    """A client that sends its pipelined requests and shuts down its side still gets every
+    response, held or not, before the close."""
+    s = serve(path_echo)
+    n = 20
+    with Conn(addr(s), timeout=5) as c:
+        c.send(b"".join(b"GET /h%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(n)))
+        c.sock.shutdown(socket.SHUT_WR)
+        bodies = [c.read_response().body for _ in range(n)]
+        assert bodies == [b"GET /h%d" % i for i in range(n)]
+        assert c.wait_closed(3)
+
+
 # --------------------------------------------------------------------------- chunked requests
 
 
