@@ -43,7 +43,7 @@ pub const IDLE_EXIT: Duration = Duration::from_secs(2);
 /// How often the monitor looks at the queue while requests wait.
 const TICK: Duration = Duration::from_millis(1);
 /// Shortest sleep between the monitor's looks while requests wait.
-const MIN_TICK: Duration = Duration::from_micros(100);
+const MIN_TICK: Duration = Duration::from_micros(50);
 /// How long after the running worker turns stale the monitor looks again.
 const STALE_MARGIN: Duration = Duration::from_micros(20);
 /// Longest the monitor sleeps between looks while the GIL is saturated (one core's worth of
@@ -61,8 +61,11 @@ const SLOW_SERVICE_US: u64 = 200;
 /// if longer, up to [`ESCALATE_AFTER`]) is taken to be blocked (sleeping, waiting on a
 /// database or a slow client) rather than about to take the next job: a new job wakes an idle
 /// worker when every busy one is that old. Fast requests take far less (10 to 20 us on
-/// `hello`).
-const STALL_AFTER: Duration = Duration::from_micros(250);
+/// `hello`). With 250 us, fast requests queued behind one that blocked (the `mixed`
+/// benchmark's 50 ms sleeps) waited that long for a second worker: the fast p99 was 1.47 ms
+/// with 250 us and 1.17 ms with 100 us (medians of 6 alternating rounds), while hello's
+/// throughput and the monitor's context switches stayed the same.
+const STALL_AFTER: Duration = Duration::from_micros(100);
 /// Slow requests (see [`SLOW_SERVICE_US`]) wake a worker at once only when on average they
 /// spend at least this share (percent) of their time off the CPU: blocked in I/O rather than
 /// computing. For CPU-bound requests another worker would only wait for the GIL, and the
