@@ -59,13 +59,16 @@ def hall(headers, name):
 class Conn:
     """One client connection with a receive buffer."""
 
-    def __init__(self, address, timeout=DEFAULT_TIMEOUT, family=None):
+    def __init__(self, address, timeout=DEFAULT_TIMEOUT, family=None, rcvbuf=None):
         if isinstance(address, str):
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.sock.settimeout(timeout)
-            self.sock.connect(address)
         else:
-            self.sock = socket.create_connection(tuple(address), timeout=timeout)
+            self.sock = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
+        if rcvbuf is not None:
+            # Before connecting, so the advertised window is small from the start.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(address if isinstance(address, str) else tuple(address))
         self.sock.settimeout(timeout)
         self.buf = b""
         self.eof = False

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from conftest import Recorder, addr, wait_until
-from httpclient import Conn, http_request
+from httpclient import Conn, ConnectionClosed, http_request
 
 REQ = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
@@ -285,3 +285,51 @@ def test_config_object_accepted(serve):
 def test_default_thread_count(serve):
     s = serve(Recorder())
     assert wait_until(lambda: s.stats()["threads"] == 10)
+
+
+def test_stop_with_unread_pipelined_responses_starts_no_new_request(serve):
+    """A client pipelines many requests and reads nothing while the server stops: it gets
+    whole responses in order, then the close; no request starts once the stop began, even
+    one whose head completes after it."""
+    served = []
+    body = b"r" * 30000
+
+    def app(environ, start_response):
+        served.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Length", str(len(body)))])
+        return [body]
+
+    s = serve(app)
+    a = addr(s)
+    c = Conn(a, timeout=10, rcvbuf=4096)
+    n = 200
+    c.send(
+        b"".join(b"GET /p%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(n))
+        + b"GET /late HTTP/1.1\r\nHo"
+    )
+    # The server answers until the unread responses fill the socket buffers.
+    assert wait_until(lambda: len(served) > 0, timeout=5)
+    time.sleep(0.5)
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("ok", s.stop(timeout=10)))
+    t.start()
+    assert wait_until(lambda: refused(a), timeout=5), "the stop did not begin"
+    try:
+        c.send(b"st: x\r\n\r\n")
+    except OSError:
+        pass  # the server may already have closed its side
+    got = 0
+    while True:
+        try:
+            r = c.read_response()
+        except ConnectionClosed:
+            break
+        assert r.status == 200 and r.body == body and not r.incomplete
+        got += 1
+    c.close()
+    t.join(10)
+    assert result["ok"] is True
+    assert 0 < got < n, got
+    assert "/late" not in served
+    assert served == ["/p%d" % i for i in range(len(served))]
+    assert got == len(served)

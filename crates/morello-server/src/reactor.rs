@@ -444,9 +444,15 @@ impl Reactor {
                 }
             };
             if !progressed {
-                break;
+                if self.conns.contains(key) {
+                    self.arm_timer(key);
+                }
+                return;
             }
         }
+        // Still progressing after the round's share of steps: let the other connections go
+        // first, and come back in the next round (no socket event may come to resume it).
+        self.notifier.notify(Token(key));
         if self.conns.contains(key) {
             self.arm_timer(key);
         }
@@ -492,12 +498,14 @@ impl Reactor {
         // not complete in one go. The head phase lets them go when it has to wait for input.
         if conn.phase == Phase::App {
             match ended {
-                // A new hold starts only once earlier held bytes are all written, so no
-                // response waits longer than `HOLD_TIME` for the ones after it.
+                // A new hold starts only when nothing queued before this step is unsent:
+                // not behind earlier held bytes (no response waits longer than `HOLD_TIME`
+                // for the ones after it), and not on a socket already full (the write
+                // timeout keeps running, and the next request waits for the client).
                 Some(keep)
                     if keep
                         && self.stopping_until.is_none()
-                        && (conn.held_since.is_some() || conn.held == 0)
+                        && (conn.held_since.is_some() || queued_before == 0)
                         && may_hold(conn) =>
                 {
                     conn.held_since.get_or_insert(self.now);
@@ -941,6 +949,11 @@ impl Reactor {
         }
         for (_, conn) in self.conns.iter_mut() {
             conn.keep_alive = false;
+            if conn.phase == Phase::Head {
+                // Between requests with responses still to write (held for pipelining, or a
+                // slow reader): write them, then close; no new request starts.
+                begin_closing(conn);
+            }
         }
     }
 
