@@ -329,6 +329,11 @@ def read_until_close(address_or_conn, raw=None, timeout=DEFAULT_TIMEOUT):
             c.close()
 
 
+def pipelined_gets(*targets):
+    """HTTP/1.1 GET requests for ``targets`` (str), back to back, as one pipelined send."""
+    return b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % t.encode() for t in targets)
+
+
 def simple_get(address, path="/", headers=(), timeout=DEFAULT_TIMEOUT, version="HTTP/1.1"):
     """GET with Connection: close; returns the Result."""
     lines = ["GET %s %s" % (path, version), "Host: test"]

@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timezone
 
 from conftest import Recorder, addr
-from httpclient import Conn, ConnectionClosed, hall, hget, http_request
+from httpclient import Conn, ConnectionClosed, hall, hget, http_request, pipelined_gets
 
 
 def path_echo(environ, start_response):
@@ -199,11 +199,7 @@ def test_pipelined_response_not_held_behind_a_slow_next_request(serve):
     gates = {"a": threading.Event()}
     s = serve(_gated_app(gates))
     with Conn(addr(s), timeout=5) as c:
-        c.send(
-            b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n"
-            b"GET /slow/a HTTP/1.1\r\nHost: x\r\n\r\n"
-            b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n"
-        )
+        c.send(pipelined_gets("/fast", "/slow/a", "/after"))
         # /slow/a completes only once the test has read /fast's response.
         assert c.read_response().body == b"GET /fast"
         gates["a"].set()
@@ -216,11 +212,7 @@ def test_pipelined_responses_held_then_sent_with_streaming_output(serve):
     gates = {"b": threading.Event()}
     s = serve(_gated_app(gates))
     with Conn(addr(s), timeout=5) as c:
-        c.send(
-            b"GET /fast1 HTTP/1.1\r\nHost: x\r\n\r\n"
-            b"GET /fast2 HTTP/1.1\r\nHost: x\r\n\r\n"
-            b"GET /slow/b?stream HTTP/1.1\r\nHost: x\r\n\r\n"
-        )
+        c.send(pipelined_gets("/fast1", "/fast2", "/slow/b?stream"))
         assert [c.read_response().body for _ in range(2)] == [b"GET /fast1", b"GET /fast2"]
         # The streamed response has begun: its head and first chunk are readable now.
         while b"first" not in c.buf:
@@ -236,7 +228,7 @@ def test_pipelined_responses_all_sent_when_client_half_closes(serve):
     s = serve(path_echo)
     n = 20
     with Conn(addr(s), timeout=5) as c:
-        c.send(b"".join(b"GET /h%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(n)))
+        c.send(pipelined_gets(*("/h%d" % i for i in range(n))))
         c.sock.shutdown(socket.SHUT_WR)
         bodies = [c.read_response().body for _ in range(n)]
         assert bodies == [b"GET /h%d" % i for i in range(n)]
@@ -550,7 +542,7 @@ def test_server_handles_client_closing_early(serve):
 def test_many_pipelined_requests_in_one_send(serve):
     s = serve(path_echo)
     n = 200
-    raw = b"".join(b"GET /p%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(n))
+    raw = pipelined_gets(*("/p%d" % i for i in range(n)))
     with Conn(addr(s), timeout=10) as c:
         c.send(raw)
         bodies = [c.read_response().body for _ in range(n)]

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from conftest import Recorder, addr, wait_until
-from httpclient import Conn, ConnectionClosed, http_request
+from httpclient import Conn, ConnectionClosed, http_request, pipelined_gets
 
 REQ = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 
@@ -304,8 +304,7 @@ def test_stop_with_unread_pipelined_responses_starts_no_new_request(serve):
     c = Conn(a, timeout=10, rcvbuf=4096)
     n = 200
     c.send(
-        b"".join(b"GET /p%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(n))
-        + b"GET /late HTTP/1.1\r\nHo"
+        pipelined_gets(*("/p%d" % i for i in range(n))) + b"GET /late HTTP/1.1\r\nHo"
     )
     # The server answers until the unread responses fill the socket buffers.
     assert wait_until(lambda: len(served) > 0, timeout=5)
