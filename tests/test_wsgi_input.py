@@ -3,6 +3,7 @@
 import hashlib
 import os
 import threading
+import time
 
 import pytest
 
@@ -12,8 +13,9 @@ from httpclient import Conn, http_request
 BODY = b"line one\nline two\n\nline four is longer than the others\nno newline at end"
 
 
-def run_reader(serve, reader, body=BODY, chunked=False, trailer=b""):
-    """Serves an app that applies ``reader(wsgi.input)`` and returns its repr() result."""
+def run_reader(serve, reader, body=BODY, chunked=False, trailer=b"", pipelined=True):
+    """Serves an app that applies ``reader(wsgi.input)`` and returns its result. A GET follows
+    on the same connection: pipelined right behind the body, or sent after the response."""
     results = []
 
     def app(environ, start_response):
@@ -35,13 +37,16 @@ def run_reader(serve, reader, body=BODY, chunked=False, trailer=b""):
         raw = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + payload
     else:
         raw = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
-    # A pipelined request follows: its bytes must never show through wsgi.input.
-    raw += b"GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    # A request follows: its bytes must never show through wsgi.input.
+    get = b"GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     with Conn(addr(s)) as c:
-        c.send(raw)
+        c.send(raw + get if pipelined else raw)
         r1 = c.read_response()
+        if not pipelined:
+            c.send(get)
         r2 = c.read_response()
     assert r1.status == 200 and r2.status == 200
+    assert len(results) == 2
     return results[0]
 
 
@@ -175,6 +180,59 @@ def test_get_without_body_reads_empty(serve):
         assert c.read_response().status == 200
         assert c.read_response().status == 200
     assert results == [b"", b""]
+
+
+# 20 KiB of numbered lines. A body this large that ends its read buffer (head and body in one
+# read, nothing after) goes to the worker with the buffer itself, the head still in front of it
+# (reactor.rs, HANDOFF_MIN): every read method must start exactly at the body.
+BIG_BODY = b"".join(b"line %05d of a body that came in one read with its head\n" % i for i in range(360))
+
+READERS = {
+    "read": lambda f: f.read(),
+    "pieces": lambda f: b"".join(iter(lambda: f.read(1000), b"")),
+    "readline": lambda f: b"".join(iter(f.readline, b"")),
+    "iter": lambda f: b"".join(f),
+    "readlines": lambda f: b"".join(f.readlines()),
+}
+
+
+@pytest.mark.parametrize("how", sorted(READERS))
+def test_big_body_in_one_read_with_its_head(serve, how):
+    assert len(BIG_BODY) > 16 * 1024
+    assert run_reader(serve, READERS[how], body=BIG_BODY, pipelined=False) == BIG_BODY
+
+
+@pytest.mark.parametrize("how", ["read", "pieces"])
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_big_body_in_two_reads(serve, how, framing):
+    """The first part comes with the head and the rest later: the worker may hold the first
+    buffer (head in front) while the second arrives."""
+    results = []
+
+    def app(environ, start_response):
+        results.append(READERS[how](environ["wsgi.input"]))
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    s = serve(app)
+    half = len(BIG_BODY) // 2
+    if framing == "length":
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(BIG_BODY)
+        first, rest = head + BIG_BODY[:half], BIG_BODY[half:]
+    else:
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        # One chunk whose data ends the first send, then the second chunk and the end.
+        first = head + b"%x\r\n" % half + BIG_BODY[:half]
+        rest = b"\r\n%x\r\n" % (len(BIG_BODY) - half) + BIG_BODY[half:] + b"\r\n0\r\n\r\n"
+    with Conn(addr(s)) as c:
+        c.send(first)
+        time.sleep(0.2)
+        c.send(rest)
+        r1 = c.read_response()
+        c.send(b"POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        r2 = c.read_response()
+    assert (r1.status, r2.status) == (200, 200)
+    assert results == [BIG_BODY, b"hello"]
 
 
 def test_chunked_with_trailer_reads_body_only(serve):

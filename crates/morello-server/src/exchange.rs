@@ -82,8 +82,12 @@ impl BodyError {
 /// State shared by the IO thread and the worker, under one mutex.
 #[derive(Debug, Default)]
 pub struct Shared {
-    /// Decoded body bytes not yet taken by the worker.
+    /// Decoded body bytes not yet taken by the worker, from [`Shared::body_start`] on.
     pub body: Vec<u8>,
+    /// Bytes at the front of `body` that are not body: the request head that came in the same
+    /// read, when the IO thread handed its whole read buffer over instead of copying the body
+    /// out of it (see `reactor::HANDOFF_MIN`).
+    pub body_start: usize,
     /// The body is complete (all of it is in `body` or already taken).
     pub body_eof: bool,
     /// Reading the body failed.

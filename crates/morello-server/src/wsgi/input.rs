@@ -46,6 +46,9 @@ impl State {
 struct Taken {
     /// Body bytes were moved into the stream's buffer.
     data: bool,
+    /// Where the unread bytes start in the stream's buffer (not 0 when the buffer came from
+    /// the IO thread with the request head still in front of the body).
+    start: usize,
     /// The body has ended (all of it is in the stream's buffer or read).
     eof: bool,
     /// Why the body cannot be read on (nothing was taken).
@@ -54,20 +57,26 @@ struct Taken {
 
 /// Whether a read has something to take: bytes, the end, an error, or a gone client.
 fn ready(shared: &Shared) -> bool {
-    !shared.body.is_empty() || shared.body_eof || shared.body_error.is_some() || shared.client_gone
+    shared.body.len() > shared.body_start
+        || shared.body_eof
+        || shared.body_error.is_some()
+        || shared.client_gone
 }
 
 /// Moves the exchange's body bytes to the end of `buf` (`buf` holds only unread bytes). When
 /// `buf` is empty the two buffers trade places, so no bytes are copied and the IO thread gets
 /// an allocation back to fill.
 fn take_body(shared: &mut Shared, buf: &mut Vec<u8>) -> Taken {
-    let data = !shared.body.is_empty();
+    let data = shared.body.len() > shared.body_start;
+    let mut start = 0;
     if buf.is_empty() {
         std::mem::swap(buf, &mut shared.body);
+        start = shared.body_start;
     } else {
-        buf.extend_from_slice(&shared.body);
-        shared.body.clear();
+        buf.extend_from_slice(shared.body.get(shared.body_start..).unwrap_or_default());
     }
+    shared.body.clear();
+    shared.body_start = 0;
     let eof = shared.body_eof;
     let error = if !data && !eof {
         Some(shared.body_error.map(|e| e.message()).unwrap_or_else(|| {
@@ -80,7 +89,12 @@ fn take_body(shared: &mut Shared, buf: &mut Vec<u8>) -> Taken {
     } else {
         None
     };
-    Taken { data, eof, error }
+    Taken {
+        data,
+        start,
+        eof,
+        error,
+    }
 }
 
 /// The `wsgi.input` stream of one request.
@@ -155,6 +169,7 @@ impl Input {
                 take_body(&mut shared, buf)
             })
         };
+        st.pos = taken.start;
         if taken.data && !taken.eof {
             // The IO thread may have paused reading with a full buffer: let it go on.
             exchange.notify_io();
