@@ -520,6 +520,60 @@ def test_half_closed_client_gets_every_pipelined_response(serve):
         assert (r2.status, len(r2.body), r2.incomplete) == (200, 128 * KIB, False), r2
 
 
+def _echo_body_app(environ, start_response):
+    body = environ["wsgi.input"].read()
+    out = b"%s %s" % (environ["PATH_INFO"].encode(), body)
+    start_response("200 OK", [("Content-Length", str(len(out)))])
+    return [out]
+
+
+# Where the urgent byte goes: (bytes before it, bytes after it). The kernel takes the urgent
+# byte out of the stream, so the server sees the two parts joined.
+URGENT_SPLITS = {
+    "inside a head": (b"GET /a HTTP/1.1\r\nHo", b"st: x\r\n\r\n"),
+    "between pipelined requests": (
+        b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+    ),
+    "inside a body": (
+        b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello",
+        b"world",
+    ),
+}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("where", sorted(URGENT_SPLITS))
+def test_urgent_data_does_not_stall_its_connection(serve, where):
+    """TCP urgent data (MSG_OOB): a read stops at the urgent mark with the bytes after it
+    already queued, and they raise no new event. Before the fix the server trusted the short
+    read and waited for those bytes until the header or read timeout (10 s here)."""
+    s = serve(_echo_body_app, header_timeout=10, read_timeout=10)
+    before, after = URGENT_SPLITS[where]
+    with Conn(addr(s), timeout=5) as c:
+        # Corked, the three sends leave in one segment: all of it is queued at the server
+        # before its first read, which then stops at the urgent mark.
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        c.sock.sendall(before)
+        c.sock.send(b"!", socket.MSG_OOB)
+        c.sock.sendall(after)
+        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
+        started = time.monotonic()
+        responses = [c.read_response()]
+        if where == "between pipelined requests":
+            responses.append(c.read_response())
+        took = time.monotonic() - started
+    bodies = [r.body for r in responses]
+    assert all(r.status == 200 for r in responses), responses
+    expected = {
+        "inside a head": [b"/a "],
+        "between pipelined requests": [b"/a ", b"/b "],
+        "inside a body": [b"/a helloworld"],
+    }[where]
+    assert bodies == expected
+    assert took < 5, "answered only after %.1f s" % took
+
+
 @pytest.mark.timeout(40)
 def test_reset_mid_response_leaves_server_idle_and_serving(spawn, tmp_path):
     srv = spawn(PROC_APP, "--threads", "2")

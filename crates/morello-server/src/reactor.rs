@@ -110,6 +110,10 @@ struct Conn {
     /// An event reported the peer's shutdown or an error: read to the end (EOF or EAGAIN)
     /// rather than trusting a short read.
     hangup_seen: bool,
+    /// The peer sent TCP urgent data (`MSG_OOB`, reported as `EPOLLPRI`). A read stops at the
+    /// urgent mark with more bytes queued behind it, and those raise no new event: this
+    /// connection is read until EAGAIN from then on, never trusting a short read.
+    urgent_seen: bool,
     peer_eof: bool,
     wq: VecDeque<OutItem>,
     wpos: usize,
@@ -265,6 +269,10 @@ impl Reactor {
                     if event.is_read_closed() || event.is_error() {
                         conn.hangup_seen = true;
                     }
+                    if event.is_priority() {
+                        conn.readable = true;
+                        conn.urgent_seen = true;
+                    }
                     self.drive(token.0);
                 }
             }
@@ -366,7 +374,7 @@ impl Reactor {
                     if let Err(e) = self.poll.registry().register(
                         &mut stream,
                         token,
-                        Interest::READABLE | Interest::WRITABLE,
+                        Interest::READABLE | Interest::WRITABLE | Interest::PRIORITY,
                     ) {
                         self.log
                             .push(Level::Error, format!("cannot register a connection: {e}"));
@@ -380,6 +388,7 @@ impl Reactor {
                         rbuf: Vec::new(),
                         rpos: 0,
                         readable: false,
+                        urgent_seen: false,
                         hangup_seen: false,
                         peer_eof: false,
                         wq: VecDeque::new(),
@@ -1068,8 +1077,9 @@ fn fill(conn: &mut Conn, limit: usize) -> Fill {
             // A short read drained the socket's receive queue: epoll(7) says so for stream
             // sockets, and bytes arriving later raise a new edge. Trusting it saves the read
             // that would only return EAGAIN, one syscall per keep-alive request. A shutdown
-            // the peer sent before that event is not trusted this way: its EOF is read out.
-            if n < want.min(spare_len) && !conn.hangup_seen {
+            // the peer sent before that event is not trusted this way: its EOF is read out;
+            // nor is a read on a connection that sent urgent data (see `Conn::urgent_seen`).
+            if n < want.min(spare_len) && !conn.hangup_seen && !conn.urgent_seen {
                 conn.readable = false;
             }
             return Fill::Data;
