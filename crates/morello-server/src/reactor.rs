@@ -107,13 +107,11 @@ struct Conn {
     /// The socket may have bytes to read (edge-triggered: true from an event until a read
     /// finds it drained).
     readable: bool,
-    /// An event reported the peer's shutdown or an error: read to the end (EOF or EAGAIN)
-    /// rather than trusting a short read.
-    hangup_seen: bool,
-    /// The peer sent TCP urgent data (`MSG_OOB`, reported as `EPOLLPRI`). A read stops at the
-    /// urgent mark with more bytes queued behind it, and those raise no new event: this
-    /// connection is read until EAGAIN from then on, never trusting a short read.
-    urgent_seen: bool,
+    /// Read until EOF or EAGAIN from now on, never trusting a short read to mean the socket
+    /// is drained. Set when an event reports the peer's shutdown or an error (its EOF is read
+    /// out), or TCP urgent data (`MSG_OOB`, reported as `EPOLLPRI`): a read stops at the urgent
+    /// mark with more bytes queued behind it, and those raise no new event.
+    read_to_eagain: bool,
     peer_eof: bool,
     wq: VecDeque<OutItem>,
     wpos: usize,
@@ -263,15 +261,14 @@ impl Reactor {
                     continue;
                 }
                 if let Some(conn) = self.conns.get_mut(token.0) {
-                    if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    // A shutdown, an error or urgent data: readable, and read to EAGAIN.
+                    let untrusted =
+                        event.is_read_closed() || event.is_error() || event.is_priority();
+                    if event.is_readable() || untrusted {
                         conn.readable = true;
                     }
-                    if event.is_read_closed() || event.is_error() {
-                        conn.hangup_seen = true;
-                    }
-                    if event.is_priority() {
-                        conn.readable = true;
-                        conn.urgent_seen = true;
+                    if untrusted {
+                        conn.read_to_eagain = true;
                     }
                     self.drive(token.0);
                 }
@@ -388,8 +385,7 @@ impl Reactor {
                         rbuf: Vec::new(),
                         rpos: 0,
                         readable: false,
-                        urgent_seen: false,
-                        hangup_seen: false,
+                        read_to_eagain: false,
                         peer_eof: false,
                         wq: VecDeque::new(),
                         wpos: 0,
@@ -1076,10 +1072,9 @@ fn fill(conn: &mut Conn, limit: usize) -> Fill {
             unsafe { conn.rbuf.set_len(start + n) };
             // A short read drained the socket's receive queue: epoll(7) says so for stream
             // sockets, and bytes arriving later raise a new edge. Trusting it saves the read
-            // that would only return EAGAIN, one syscall per keep-alive request. A shutdown
-            // the peer sent before that event is not trusted this way: its EOF is read out;
-            // nor is a read on a connection that sent urgent data (see `Conn::urgent_seen`).
-            if n < want.min(spare_len) && !conn.hangup_seen && !conn.urgent_seen {
+            // that would only return EAGAIN, one syscall per keep-alive request. Not after a
+            // shutdown or urgent data was reported (see `Conn::read_to_eagain`).
+            if n < want.min(spare_len) && !conn.read_to_eagain {
                 conn.readable = false;
             }
             return Fill::Data;
