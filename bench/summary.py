@@ -3,7 +3,9 @@
     python bench/summary.py bench/results/latest.tsv > docs/benchmarks.md
 
 A row counts only with zero non-2xx responses, zero socket errors and a passing check; the
-figure for a server is the median of its counted rounds. Requests per server CPU-second
+figure for a server is the median of its counted rounds. A probe that got no answer while the run
+lasted (a new client left waiting, see probe_unanswered) is a socket timeout that wrk does not
+record: that row does not count either. Requests per server CPU-second
 (rps / (srv CPU % / 100)) ranks servers fairly when the client, not the server, is the limit.
 The mixed app's table also shows its fast endpoint's p50/p99 and the slow endpoint's rps, and
 --ratios tells whether morello's fast p99 is below every threaded peer's (the issue's criterion).
@@ -42,14 +44,48 @@ def number(value):
         return None
 
 
+def probe_unanswered(row):
+    """The probe (one new client on a fresh connection, halfway through the measured run) got no
+    answer while the run lasted: it timed out, the server refused it, or the answer came only once
+    wrk had closed its connections. wrk 4.1 never records a request that does not complete, so a
+    server that leaves clients waiting unserved (a thread per connection, every thread taken)
+    shows no socket errors, and its latencies cover only the connections it serves. The probe's
+    wait is the socket error wrk misses."""
+    probe = row.get("probe_s") or ""
+    if probe.startswith(("timeout", "fail")):
+        return True
+    waited, duration = number(probe), number(row.get("duration"))
+    if waited is None or duration is None:
+        return False
+    # run.sh starts the probe after duration // 2 seconds (bash integer division).
+    return waited >= duration - duration // 2
+
+
 def counts(row):
-    """The validity rule: no non-2xx, no socket error, the response check passed."""
+    """The validity rule: no non-2xx, no socket error (the probe's included), the response check
+    passed."""
     return (
         row["non2xx"] in ("0", "")
         and all(row[k] in ("0", "") for k in ERRORS)
+        and not probe_unanswered(row)
         and row["check"] == "ok"
         and number(row["rps"]) is not None
     )
+
+
+def why_not_counted(row):
+    """A short reason for a round that does not count (None if it counts)."""
+    if counts(row):
+        return None
+    if number(row["rps"]) is None:
+        return "no result"
+    if row["check"] != "ok":
+        return "check failed"
+    if row["non2xx"] not in ("0", ""):
+        return "non-2xx responses"
+    if any(row[k] not in ("0", "") for k in ERRORS):
+        return "socket errors"
+    return "probe unanswered"
 
 
 def median(values):
@@ -110,6 +146,20 @@ def starved(entry):
     return served is not None and conns is not None and served < 0.9 * conns
 
 
+def not_counted(rows, app):
+    """["server N (reason, ...; their median rps)", ...] for the app's rounds that do not count."""
+    out = []
+    for server, rs in sorted(latest_rows(rows).get(app, {}).items()):
+        missed = [r for r in rs if not counts(r)]
+        if missed:
+            reasons = [why_not_counted(r) for r in missed]
+            kinds = ", ".join(sorted(set(reasons), key=reasons.index))
+            rps = median([number(r["rps"]) for r in missed])
+            tail = "" if rps is None else f"; {fmt(rps)} rps"
+            out.append(f"{server} {len(missed)} ({kinds}{tail})")
+    return out
+
+
 def summarise(rows):
     """{app: {server: (median rps, median rps per CPU-second, counted rounds, all rounds)}}."""
     table = latest_rows(rows)
@@ -150,9 +200,11 @@ def render(rows, source):
         "core, wrk on the other core, 64 connections, 127.0.0.1; rounds alternate the server order.",
         "",
         "A row counts only with zero non-2xx responses, zero socket errors and a passing response check;",
-        "figures are medians of the counted rounds. *rps/CPU-s* is requests per second of server CPU",
-        "time: it ranks servers fairly when wrk itself is the limit. *vs morello* is the server's rps",
-        "divided by morello's in the same run.",
+        "a probe request on a new connection, sent halfway through the run, that gets no answer before the run",
+        "ends is a socket error too (wrk never records a request that does not complete). Figures are",
+        "medians of the counted rounds. *rps/CPU-s* is requests per second of server CPU time: it ranks",
+        "servers fairly when wrk itself is the limit. *vs morello* is the server's rps divided by",
+        "morello's in the same run.",
         "",
     ]
     lat = latencies(rows)
@@ -186,6 +238,9 @@ def render(rows, source):
             else:
                 lines.append(f"| {server} | {fmt(rps)} | {fmt(per_cpu)} | {ratio} | {good}/{total} |")
         lines.append("")
+        missed = not_counted(rows, app)
+        if missed:
+            lines += ["Rounds not counted: " + "; ".join(missed) + ".", ""]
     # bench/idle.py --out writes its section next to the TSV (morello only).
     idle = os.path.join(os.path.dirname(source), "idle.md")
     if os.path.exists(idle):
