@@ -435,6 +435,144 @@ def test_invalid_content_length_from_app_gives_500(serve):
     assert r.status == 500
 
 
+# --------------------------------------------------------------------------- a Content-Length body ends with its last byte
+
+
+def test_response_ends_with_its_last_byte_before_the_iterator_does(serve):
+    """The connection goes on to its next request while the first request's iterator is still
+    running after its last byte: the response was complete."""
+    release = threading.Event()
+    done = []
+
+    def app(environ, start_response):
+        path = environ["PATH_INFO"]
+
+        def body():
+            start_response("200 OK", [("Content-Length", "5")])
+            yield path[1:6].encode().ljust(5, b".")
+            if path == "/first":
+                release.wait(10)
+                done.append(path)
+
+        return body()
+
+    s = serve(app, threads=2, max_threads=2)
+    with Conn(addr(s), timeout=5) as c:
+        c.send(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = c.read_response()
+        assert (first.status, first.body, first.incomplete) == (200, b"first", False)
+        c.send(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+        second = c.read_response()
+        assert (second.status, second.body) == (200, b"secon")
+        assert done == [], "the second response waited for the first iterator to end"
+        release.set()
+        assert wait_until(lambda: done == ["/first"], timeout=5)
+        c.send(b"GET /third HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert c.read_response().body == b"third"
+
+
+def test_bytes_past_an_ended_body_are_dropped_and_logged(serve, error_log):
+    closes = []
+
+    class Body:
+        def __iter__(self):
+            start_response_holder[0]("200 OK", [("Content-Length", "5")])
+            yield b"12345"
+            yield b"67890"
+
+        def close(self):
+            closes.append(1)
+
+    start_response_holder = []
+
+    def app(environ, start_response):
+        start_response_holder[:] = [start_response]
+        return Body()
+
+    s = serve(app, threads=1, max_threads=1)
+    with Conn(addr(s), timeout=5) as c:
+        for _ in range(2):
+            c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = c.read_response()
+            assert (r.status, r.body, r.incomplete) == (200, b"12345", False)
+        # The framing held, so the connection stays: the next response starts right after.
+        assert not c.wait_closed(0.3)
+        assert c.buf == b"", "bytes past Content-Length must never be sent"
+    assert "more than its Content-Length of 5 bytes" in error_log.wait_for("more than its Content-Length")
+    assert wait_until(lambda: closes == [1, 1], timeout=5), closes
+
+
+def test_error_after_the_last_byte_is_logged_and_the_connection_kept(serve, error_log):
+    closes = []
+
+    class Body:
+        def __init__(self, start_response):
+            self.start_response = start_response
+
+        def __iter__(self):
+            self.start_response("200 OK", [("Content-Length", "2")])
+            yield b"ok"
+            raise RuntimeError("boom after the body")
+
+        def close(self):
+            closes.append(1)
+
+    s = serve(lambda environ, start_response: Body(start_response), threads=1, max_threads=1)
+    with Conn(addr(s), timeout=5) as c:
+        for i in range(1, 3):
+            c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = c.read_response()
+            assert (r.status, r.body, r.incomplete) == (200, b"ok", False)
+            assert wait_until(lambda: len(closes) == i, timeout=5)
+    text = error_log.wait_for("boom after the body")
+    assert "boom after the body" in text and "Traceback" in text, text
+
+
+def test_ended_response_still_reads_the_request_body(serve):
+    """The response ends before the app reads wsgi.input: the body is still all there."""
+    seen = []
+
+    def app(environ, start_response):
+        def body():
+            start_response("200 OK", [("Content-Length", "2")])
+            yield b"ok"
+            seen.append(environ["wsgi.input"].read())
+
+        return body()
+
+    s = serve(app, threads=1, max_threads=1)
+    payload = b"0123456789" * 100
+    with Conn(addr(s), timeout=5) as c:
+        for i in range(1, 3):
+            c.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(payload), payload))
+            r = c.read_response()
+            assert (r.status, r.body) == (200, b"ok")
+            assert wait_until(lambda: len(seen) == i, timeout=5)
+    assert seen == [payload, payload]
+
+
+def test_large_ended_response_does_not_wait_for_room(serve):
+    """A last chunk far above output_buffer ends the response; the worker does not wait for the
+    client to read it before finishing the iterator."""
+    done = threading.Event()
+    size = 4 * 1024 * 1024
+
+    def app(environ, start_response):
+        def body():
+            start_response("200 OK", [("Content-Length", str(size))])
+            yield b"x" * size
+            done.set()
+
+        return body()
+
+    s = serve(app, threads=1, max_threads=1, output_buffer=65536)
+    with Conn(addr(s), timeout=10, rcvbuf=4096) as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert done.wait(5), "the worker waited for the client to read an ended response"
+        r = c.read_response()
+        assert r.status == 200 and len(r.body) == size and not r.incomplete
+
+
 # --------------------------------------------------------------------------- close()
 
 

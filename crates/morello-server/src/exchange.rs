@@ -175,9 +175,14 @@ impl Exchange {
     }
 
     /// Ends the response without completing it: the IO thread writes what is queued, then
-    /// closes the connection.
+    /// closes the connection. A response already complete (every byte of its body queued)
+    /// stays complete: a failure after that (in `close()`, or in the application's iterator
+    /// after its last byte) is logged, and the connection is kept.
     pub fn abort(&self) {
         let mut shared = self.lock();
+        if shared.finished {
+            return;
+        }
         shared.abort = true;
         shared.finished = true;
         drop(shared);
