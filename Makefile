@@ -1,7 +1,8 @@
 # morello: set up, build, serve and test.
 #
 #   make run     serve examples/hello.py on http://127.0.0.1:8080 (Ctrl-C stops it)
-#   make test    Rust unit tests, the Python test suite, then a short fuzz run (fuzz-short)
+#   make test    system packages if missing (deps), Rust unit tests, the Python test suite, then
+#                a short fuzz run (fuzz-short)
 #   make lint    rustfmt, clippy, mypy and the generated-docs check
 #   make bench   the side-by-side benchmark; rewrites bench/results/ and docs/benchmarks.md
 #   make bench-quick  hello and sleep against fastwsgi and granian, morello's ratios (< 2 min)
@@ -45,7 +46,9 @@ $(BUILD_STAMP): $(DEPS_STAMP) $(ENGINE_SOURCES)
 run: setup
 	$(BIN)/python -m morello examples.hello:app --bind 127.0.0.1:8080
 
-test: test-rust test-python fuzz-short
+# `deps` first: it does nothing when the Debian packages are there, and on a fresh machine it
+# installs the nginx and curl that the real-client tests start (as root; otherwise it names them).
+test: deps test-rust test-python fuzz-short
 
 # PyO3 test binaries link libpython: build them against the venv's interpreter and let the
 # dynamic loader find its shared library.
