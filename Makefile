@@ -4,7 +4,7 @@
 #   make test    system packages if missing (deps), Rust unit tests, the Python test suite, then
 #                a short fuzz run (fuzz-short)
 #   make lint    rustfmt, clippy, mypy and the generated-docs check
-#   make bench   the side-by-side benchmark; rewrites bench/results/ and docs/benchmarks.md
+#   make bench   the side-by-side benchmark; rewrites bench/results/, docs/benchmarks.md and .png
 #   make bench-quick  hello and sleep against fastwsgi and granian, morello's ratios (< 2 min)
 #   make bench-codec  criterion micro-benchmarks of the HTTP codec (request heads, response head)
 #   make soak    1M keep-alive requests + 100k connections; RSS and fds must not grow
@@ -73,12 +73,15 @@ BENCH_PEERS ?= bjoern fastwsgi granian-bt8 granian waitress gunicorn-gthread che
 BENCH_ROUNDS ?= 4
 # Extra run.sh options, e.g. BENCH_ARGS="-d 5 -w 1" for shorter runs.
 BENCH_ARGS ?=
+# The peers' venv that bench/setup.sh makes (run.sh's VENV); it also has matplotlib for the plot.
+BENCH_VENV ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/morello-bench/venv
 bench: setup
 	bench/setup.sh
 	bench/run.sh -n -r $(BENCH_ROUNDS) $(BENCH_ARGS) -o bench/results/latest.md hello,big,echo,stream morello $(BENCH_PEERS) rust-limit
 	bench/run.sh -r $(BENCH_ROUNDS) $(BENCH_ARGS) -o bench/results/latest.md sleep morello morello-t8 $(BENCH_PEERS)
 	bench/run.sh -r $(BENCH_ROUNDS) $(BENCH_ARGS) -o bench/results/latest.md file,flask,pipelined,mixed morello $(BENCH_PEERS) rust-limit
 	$(BIN)/python bench/idle.py --rounds $(BENCH_ROUNDS) --out bench/results/idle.md
+	$(BENCH_VENV)/bin/python bench/plot.py bench/results/latest.tsv docs/benchmarks.png
 	$(BIN)/python bench/summary.py bench/results/latest.tsv > docs/benchmarks.md
 
 deps:

@@ -206,6 +206,11 @@ def render(rows, source):
         "servers fairly when wrk itself is the limit. *vs morello* is the server's rps divided by",
         "morello's in the same run.",
         "",
+        "![Medians per app: requests per server CPU-second; sleep in requests per second; mixed in fast "
+        "p99](benchmarks.png)",
+        "",
+        "The plot (`bench/plot.py`, drawn by `make bench` from the same rows) shows the tables' medians.",
+        "",
     ]
     lat = latencies(rows)
     apps = sorted(data, key=lambda a: (APP_ORDER.index(a) if a in APP_ORDER else 99, a))
