@@ -61,22 +61,10 @@ def probe_unanswered(row):
     return waited >= duration - duration // 2
 
 
-def counts(row):
-    """The validity rule: no non-2xx, no socket error (the probe's included), the response check
-    passed."""
-    return (
-        row["non2xx"] in ("0", "")
-        and all(row[k] in ("0", "") for k in ERRORS)
-        and not probe_unanswered(row)
-        and row["check"] == "ok"
-        and number(row["rps"]) is not None
-    )
-
-
 def why_not_counted(row):
-    """A short reason for a round that does not count (None if it counts)."""
-    if counts(row):
-        return None
+    """The validity rule: the first condition the round breaks, or None if it counts. It counts
+    with a result, a passing response check, no non-2xx, no socket error, and an answered probe
+    (the socket error that wrk misses, see probe_unanswered)."""
     if number(row["rps"]) is None:
         return "no result"
     if row["check"] != "ok":
@@ -85,7 +73,13 @@ def why_not_counted(row):
         return "non-2xx responses"
     if any(row[k] not in ("0", "") for k in ERRORS):
         return "socket errors"
-    return "probe unanswered"
+    if probe_unanswered(row):
+        return "probe unanswered"
+    return None
+
+
+def counts(row):
+    return why_not_counted(row) is None
 
 
 def median(values):
