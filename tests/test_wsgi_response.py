@@ -573,6 +573,32 @@ def test_large_ended_response_does_not_wait_for_room(serve):
         assert r.status == 200 and len(r.body) == size and not r.incomplete
 
 
+@pytest.mark.parametrize("with_length", [False, True], ids=["chunked", "content-length"])
+def test_many_small_pieces_among_large_ones_arrive_whole_and_in_order(serve, with_length):
+    """Small pieces join the output the IO thread has not taken yet and large ones are queued
+    by reference between them, while a slow client makes the worker wait for room and the IO
+    thread hands written buffers back: every byte arrives, in order, on two responses in a
+    row (the second reuses the first's exchange)."""
+    sizes = [1, 0, 7, 1000, 9000, 3, 20000, 15000, 500, 8192, 8191, 16384]
+    pieces = [bytes([i % 251]) * sizes[i % len(sizes)] for i in range(240)]
+    body = b"".join(pieces)
+
+    def app(environ, start_response):
+        headers = [("Content-Length", str(len(body)))] if with_length else []
+        start_response("200 OK", headers)
+        return iter(pieces)
+
+    s = serve(app, threads=1, max_threads=1, output_buffer=65536)
+    with Conn(addr(s), timeout=10, rcvbuf=4096) as c:
+        for _ in range(2):
+            c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = c.read_response()
+            assert r.status == 200 and not r.incomplete
+            assert (hget(r.headers, "Transfer-Encoding") == "chunked") is not with_length
+            assert len(r.body) == len(body)
+            assert r.body == body
+
+
 # --------------------------------------------------------------------------- close()
 
 

@@ -98,6 +98,10 @@ pub struct Shared {
     pub out: VecDeque<OutItem>,
     /// Response bytes queued and not yet written to the socket (in `out` or in the IO thread).
     pub out_pending: usize,
+    /// Written output buffers (cleared) that the IO thread hands back while the response is
+    /// still being produced, for its next pieces: buffers then stay with the thread that
+    /// allocated them instead of being freed by the IO thread (see `wsgi::response`).
+    pub spare: Vec<Vec<u8>>,
     /// The worker has queued the whole response.
     pub finished: bool,
     /// The response must not be completed: close the connection after what is queued.
@@ -133,12 +137,23 @@ impl Exchange {
     }
 
     /// Readies an exchange that served its request for the reactor's pool: its state reset,
-    /// the allocations of its buffers kept (up to [`KEEP_CAPACITY`]). `None` if anything else
-    /// still holds it (a worker finishing, or an application keeping `start_response`); it is
-    /// then freed when the last holder lets go.
-    pub fn recycle(mut this: Arc<Self>) -> Option<Arc<Self>> {
+    /// the allocations of its buffers kept (up to [`KEEP_CAPACITY`]), and the output buffers
+    /// handed back to it ([`Shared::spare`]) returned to `spare_out` while it holds fewer than
+    /// `keep`. `None` if anything else still holds it (a worker finishing, or an application
+    /// keeping `start_response`); it is then freed when the last holder lets go.
+    pub fn recycle(
+        mut this: Arc<Self>,
+        spare_out: &mut Vec<Vec<u8>>,
+        keep: usize,
+    ) -> Option<Arc<Self>> {
         let ex = Arc::get_mut(&mut this)?;
         let shared = ex.shared.get_mut().unwrap_or_else(|p| p.into_inner());
+        for buf in shared.spare.drain(..) {
+            if spare_out.len() >= keep {
+                break;
+            }
+            spare_out.push(buf);
+        }
         let mut body = std::mem::take(&mut shared.body);
         let mut out = std::mem::take(&mut shared.out);
         body.clear();

@@ -57,6 +57,8 @@ const SPARE_BUFFERS: usize = 256;
 /// thread. The pools together hold at most a few MiB (buffers up to [`KEEP_CAPACITY`]).
 const SPARE_EXCHANGES: usize = 128;
 const SPARE_OUT: usize = 128;
+/// Written buffers handed back to a response still in production (see `Shared::spare`).
+const SPARE_BACK: usize = 2;
 /// Pipelined responses: a complete response whose connection already has the next request
 /// buffered is held, to leave together with the responses after it in one write, while the
 /// held bytes stay under `HOLD_LIMIT` and the oldest has waited less than `HOLD_TIME`.
@@ -538,6 +540,12 @@ impl Reactor {
                 if let (Some(ex), None) = (&conn.ex, ended) {
                     let mut shared = ex.lock();
                     shared.out_pending = shared.out_pending.saturating_sub(written - earlier);
+                    while shared.spare.len() < SPARE_BACK {
+                        let Some(buf) = self.spare_out.pop() else {
+                            break;
+                        };
+                        shared.spare.push(buf);
+                    }
                     ex.wake_worker(&mut shared);
                 }
             }
@@ -730,7 +738,7 @@ impl Reactor {
         };
         if let Some(ex) = conn.ex.take() {
             if self.spare_exchanges.len() < SPARE_EXCHANGES {
-                if let Some(ex) = Exchange::recycle(ex) {
+                if let Some(ex) = Exchange::recycle(ex, &mut self.spare_out, SPARE_OUT) {
                     self.spare_exchanges.push(ex);
                 }
             }

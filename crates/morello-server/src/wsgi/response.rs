@@ -21,7 +21,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::config::EngineConfig;
-use crate::exchange::{BodyError, Exchange, OutItem};
+use crate::exchange::{BodyError, Exchange, OutItem, KEEP_CAPACITY};
 use crate::pybytes::SharedBytes;
 use crate::wsgi::file_wrapper::FileWrapper;
 use crate::wsgi::is_sequence;
@@ -216,11 +216,27 @@ impl State {
             return Ok(());
         }
         shared.head_sent = true;
-        if buf.is_empty() {
-            self.spare = buf;
-        } else {
-            shared.out_pending += buf.len();
-            shared.out.push_back(OutItem::Bytes(buf));
+        shared.out_pending += buf.len();
+        // Small pieces that the IO thread has not taken yet join the last one, up to a buffer
+        // the IO thread recycles (`KEEP_CAPACITY`), and `buf` stays here for the next piece;
+        // a new piece takes a buffer the IO thread handed back. A generator of 100 x 1 KiB
+        // chunks used to allocate 100 buffers per response in the worker's malloc arena, each
+        // freed by the IO thread: the arena grew and was trimmed again, and page faults and
+        // page zeroing took a tenth of the CPU on `stream`.
+        match shared.out.back_mut() {
+            Some(OutItem::Bytes(last)) if last.len() + buf.len() <= KEEP_CAPACITY => {
+                if last.capacity() < last.len() + buf.len() {
+                    last.reserve_exact(KEEP_CAPACITY - last.len());
+                }
+                last.extend_from_slice(&buf);
+                buf.clear();
+                self.spare = buf;
+            }
+            _ if buf.is_empty() => self.spare = buf,
+            _ => {
+                shared.out.push_back(OutItem::Bytes(buf));
+                self.spare = shared.spare.pop().unwrap_or_default();
+            }
         }
         if let Some(item) = share {
             shared.out_pending += body.len() + tail.len();
