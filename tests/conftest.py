@@ -190,6 +190,18 @@ def require_binary(name):
     return path
 
 
+def load_bench_script(name):
+    """A script of bench/ (e.g. "summary.py") imported as a module, for its pure functions."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "bench" / name
+    spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

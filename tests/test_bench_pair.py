@@ -1,9 +1,10 @@
 """bench/pair.py's arithmetic and parsing: what a paired A/B run counts and how it is costed."""
 
-import importlib.util
 import pathlib
 
 import pytest
+
+from conftest import load_bench_script
 
 PAIR = pathlib.Path(__file__).resolve().parent.parent / "bench" / "pair.py"
 
@@ -20,10 +21,7 @@ Transfer/sec:     14.00MB
 
 @pytest.fixture(scope="module")
 def pair():
-    spec = importlib.util.spec_from_file_location("bench_pair", PAIR)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("pair.py")
 
 
 def test_cpu_ticks_sums_user_and_system_past_a_command_name_with_parentheses(pair):

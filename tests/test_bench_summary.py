@@ -1,19 +1,13 @@
 """bench/summary.py's validity rule: which benchmark rounds count in docs/benchmarks.md."""
 
-import importlib.util
-import pathlib
-
 import pytest
 
-SUMMARY = pathlib.Path(__file__).resolve().parent.parent / "bench" / "summary.py"
+from conftest import load_bench_script
 
 
 @pytest.fixture(scope="module")
 def summary():
-    spec = importlib.util.spec_from_file_location("bench_summary", SUMMARY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("summary.py")
 
 
 def row(server="peer", rnd="1", rps="1000.0", probe="0.002", duration="5", **extra):
