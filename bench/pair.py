@@ -38,6 +38,23 @@ BENCH = pathlib.Path(__file__).resolve().parent
 REPO = BENCH.parent
 PEERS = ("bjoern", "fastwsgi", "pyruvate")
 
+#: The fields of a typical browser navigation (Firefox), after Host.
+BROWSER_FIELDS = (
+    ("User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"),
+    ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+    ("Accept-Language", "en-GB,en;q=0.5"),
+    ("Accept-Encoding", "gzip, deflate, br, zstd"),
+    ("Connection", "keep-alive"),
+    ("Cookie", "sessionid=8c3c1f6e0d2a4b7f9e5d; csrftoken=Zq4lX0b9VtR2mK7pH1sN; theme=dark"),
+    ("Upgrade-Insecure-Requests", "1"),
+    ("Sec-Fetch-Dest", "document"),
+    ("Sec-Fetch-Mode", "navigate"),
+    ("Sec-Fetch-Site", "none"),
+    ("Sec-Fetch-User", "?1"),
+    ("Priority", "u=0, i"),
+)
+HEADS = {"minimal": (), "browser": BROWSER_FIELDS}
+
 
 def bench_python():
     """The benchmark venv's python (bench/setup.sh), where the peers are installed."""
@@ -127,11 +144,16 @@ def stop(proc):
         proc.wait()
 
 
+def wrk_header_args(fields):
+    """wrk's `-H` options sending `fields` (name, value pairs) with every request."""
+    return [arg for name, value in fields for arg in ("-H", f"{name}: {value}")]
+
+
 def load(ports, args, seconds):
     """Starts one wrk per port, all at once, on the client CPU."""
     return [subprocess.Popen(
         ["taskset", "-c", str(args.client_cpu), "wrk", "-t1", f"-c{args.conns}", f"-d{seconds}",
-         f"http://{args.host}:{port}{args.path}"],
+         *wrk_header_args(HEADS[args.head]), f"http://{args.host}:{port}{args.path}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for port in ports]
 
 
@@ -143,6 +165,9 @@ def main(argv):
     parser.add_argument("--app", default="hello",
                         help="an app of bench/apps.py (hello, big, ...), 'flask', or MODULE:APP")
     parser.add_argument("--path", default="/")
+    parser.add_argument("--head", choices=sorted(HEADS), default="minimal",
+                        help="the request's fields besides Host: minimal (none, as wrk sends) "
+                             "or browser (12 more, as a browser sends)")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--duration", type=int, default=5, help="seconds per round")
     parser.add_argument("--conns", type=int, default=64, help="connections per wrk")

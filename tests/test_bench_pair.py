@@ -84,3 +84,11 @@ def test_server_commands(pair, tmp_path):
 
     with pytest.raises(ValueError, match="not 'morello'"):
         pair.server_command(str(tmp_path / "nothing-here"), "apps:hello", "127.0.0.1", 18180, 8)
+
+
+def test_a_browser_head_becomes_one_wrk_header_option_per_field(pair):
+    args = pair.wrk_header_args(pair.HEADS["browser"])
+    assert args[0::2] == ["-H"] * len(pair.BROWSER_FIELDS)
+    assert args[1] == f"User-Agent: {pair.BROWSER_FIELDS[0][1]}"
+    assert len(args) == 2 * 12
+    assert pair.wrk_header_args(pair.HEADS["minimal"]) == []
