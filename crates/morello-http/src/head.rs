@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::limits::Limits;
 use crate::request::{HeadBuffers, Header, RequestHead, Version};
 use crate::syntax::trim_ows;
-use crate::syntax::{is_authority, is_field_value, is_token, list_elements, parse_decimal};
+use crate::syntax::{is_authority, is_token, list_elements, parse_decimal};
 
 /// Header arrays up to this size live on the stack.
 const STACK_HEADERS: usize = 64;
@@ -100,16 +100,17 @@ fn tokenize<'b>(
     if parsed.len() != expected {
         return Err(Error::BadHeaderName);
     }
+    // httparse accepts a name only if every byte is a `tchar`, and a value only if every byte
+    // is HTAB, SP, VCHAR or obs-text: exactly RFC 9110's rules, which are ours. The fields are
+    // not scanned a second time: for a browser's request (13 fields) that second scan was
+    // 1,700 of the 36,700 instructions the whole server spent on it (callgrind,
+    // `bench/instructions.py --head browser`). Instead `tests/requests.rs`
+    // (`field_bytes_are_accepted_exactly_by_the_grammar`) tries every byte value at positions
+    // that reach httparse's scalar, SWAR and SIMD scanners, and fails if an upgrade ever
+    // loosens either rule.
     for field in parsed {
         let name = field.name.as_bytes();
-        // Defence in depth: httparse already enforces both rules.
-        if !is_token(name) {
-            return Err(Error::BadHeaderName);
-        }
         let value = trim_ows(field.value);
-        if !is_field_value(value) {
-            return Err(Error::BadHeaderValue);
-        }
         out.push(Header {
             name: range_in(block, name, base)?,
             value: range_in(block, value, base)?,

@@ -292,6 +292,58 @@ fn header_names_must_be_tokens() {
     check_ok(&get_with("X-!#$%&'*+-.^_`|~09az: a\r\n"));
 }
 
+/// Every byte, at positions that reach httparse's scalar, SWAR (8-byte) and SIMD (16- and
+/// 32-byte) scanning: a field name is accepted exactly when all its bytes are `tchar`, and a
+/// value exactly when all its bytes are HTAB, SP, VCHAR or obs-text. The decoder does not
+/// re-scan names and values after httparse (see `head::tokenize`); this is what makes that
+/// safe, and it fails if an httparse upgrade ever loosens either rule.
+#[test]
+fn field_bytes_are_accepted_exactly_by_the_grammar() {
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    let value_byte = |b: u8| b == b'\t' || (b >= 0x20 && b != 0x7f);
+    let limits = Limits::default();
+    let decode = |input: &[u8]| {
+        let whole = run(&limits, [input]);
+        let bytes = run(&limits, input.chunks(1));
+        assert_eq!(whole, bytes, "byte by byte differs for {input:?}");
+        whole.error
+    };
+    for b in 0..=255u8 {
+        // CR and LF end lines, and ':' ends a name: they are structure, tested elsewhere.
+        if b == b'\r' || b == b'\n' {
+            continue;
+        }
+        if b != b':' {
+            for at in [0, 1, 7, 8, 15, 16, 31, 32, 47] {
+                let mut name = vec![b'n'; 48];
+                name[at] = b;
+                let mut input = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+                input.extend_from_slice(&name);
+                input.extend_from_slice(b": v\r\n\r\n");
+                let error = decode(&input);
+                assert_eq!(
+                    error.is_none(),
+                    tchar(b),
+                    "name byte {b:#04x} at {at}: {error:?}"
+                );
+            }
+        }
+        for at in [1, 7, 8, 15, 16, 31, 32, 33, 63, 64, 70] {
+            let mut value = vec![b'v'; 72];
+            value[at] = b;
+            let mut input = b"GET / HTTP/1.1\r\nHost: a\r\nX-V: ".to_vec();
+            input.extend_from_slice(&value);
+            input.extend_from_slice(b"\r\n\r\n");
+            let error = decode(&input);
+            assert_eq!(
+                error.is_none(),
+                value_byte(b),
+                "value byte {b:#04x} at {at}: {error:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn control_characters_in_values_are_rejected() {
     for c in [1u8, 0x0b, 0x0c, 0x1b, 0x1f, 0x7f] {
