@@ -171,6 +171,26 @@ def test_repeated_headers_joined(serve):
     assert env["HTTP_X_MULTI"] == "one, two, three"
 
 
+def test_repeated_cookies_empty_and_one_character_values_joined(serve):
+    # CPython shares its empty and one-character strings: two fields with the same short value
+    # are one object, and must still be seen as a repeat and joined.
+    env, _ = one(serve, get(b"/", b"Cookie: a=1\r\nX-One: 1\r\nCookie: b=2\r\nX-One: 1\r\n"
+                                  b"X-Empty:\r\nX-Empty:\r\nX-Mixed: x\r\nX-Mixed:\r\n"))
+    assert env["HTTP_COOKIE"] == "a=1; b=2"
+    assert env["HTTP_X_ONE"] == "1, 1"
+    assert env["HTTP_X_EMPTY"] == ", "
+    assert env["HTTP_X_MIXED"] == "x, "
+
+
+def test_repeated_identical_content_length_is_one_value(serve):
+    rec = Recorder()
+    s = serve(rec)
+    with Conn(addr(s)) as c:
+        r = c.request(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok")
+        assert r.status == 200
+    assert rec.environs[0]["CONTENT_LENGTH"] == "2"
+
+
 def test_underscore_headers_dropped(serve):
     env, _ = one(serve, get(b"/", b"X_Forwarded_For: 6.6.6.6\r\nX-Forwarded-For: 1.2.3.4\r\n"))
     assert env["HTTP_X_FORWARDED_FOR"] == "1.2.3.4"

@@ -18,6 +18,17 @@ use crate::wsgi::Client;
 /// Most distinct header names whose environ keys are kept; past it, keys are built per request.
 const KEY_CACHE_SIZE: usize = 512;
 
+extern "C" {
+    /// `dict.setdefault` in C: returns the value stored under `key`, inserting `default` first
+    /// if there was none (a borrowed reference; null with an exception set on failure). Part
+    /// of CPython's C API since 3.4; `pyo3::ffi` does not declare it.
+    fn PyDict_SetDefault(
+        dict: *mut pyo3::ffi::PyObject,
+        key: *mut pyo3::ffi::PyObject,
+        default: *mut pyo3::ffi::PyObject,
+    ) -> *mut pyo3::ffi::PyObject;
+}
+
 /// FNV-1a: header names are short and few, and the cache is only reachable with the GIL held,
 /// so a fast non-keyed hash is enough (SipHash cost more than the lookup it guarded).
 #[derive(Default)]
@@ -71,6 +82,9 @@ impl Key {
 }
 
 impl KeyCache {
+    /// The environ key of the header `name` (added to the cache on first sight). The lock is
+    /// taken per field and held for nothing that can release the GIL: a thread waiting for it
+    /// holds the GIL, so the holder must never need the GIL back to finish.
     fn get(&self, py: Python<'_>, name: &[u8]) -> Key {
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(k) = keys.get(name) {
@@ -247,21 +261,30 @@ pub fn build<'py>(
             Key::Http(k) => k.bind(py).clone(),
         };
         let value = latin1(py, value);
-        match env.get_item(&key)? {
+        // Inserted unless the key is there already: one hash lookup where `get_item` then
+        // `set_item` made two (13 fewer per browser request). The dict's length says which
+        // happened; comparing the returned object with `value` would not, as CPython shares
+        // the empty and one-character strings.
+        let before = env.len();
+        // SAFETY: `env`, `key` and `value` are live objects and the GIL is held; the result
+        // is a borrowed reference (or null with an exception set), used only below.
+        let existing = unsafe { PyDict_SetDefault(env.as_ptr(), key.as_ptr(), value.as_ptr()) };
+        if existing.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        if env.len() == before && !key.to_str()?.eq("CONTENT_LENGTH") {
             // A repeated field (the template holds no header keys): join the values. Cookie
             // pairs are separated by "; " (RFC 6265), other fields by ", " (RFC 9110); the
             // codec accepts repeated Content-Length only when the values are identical.
-            Some(existing) if !key.to_str()?.eq("CONTENT_LENGTH") => {
-                let sep = if key.to_str()? == "HTTP_COOKIE" {
-                    "; "
-                } else {
-                    ", "
-                };
-                let joined = format!("{}{sep}{}", existing.extract::<&str>()?, value.to_str()?);
-                env.set_item(&key, joined)?;
-            }
-            Some(_) => {}
-            None => env.set_item(&key, value)?,
+            // SAFETY: a borrowed reference to the value in `env`, which holds it.
+            let existing = unsafe { Bound::from_borrowed_ptr(py, existing) };
+            let sep = if key.to_str()? == "HTTP_COOKIE" {
+                "; "
+            } else {
+                ", "
+            };
+            let joined = format!("{}{sep}{}", existing.extract::<&str>()?, value.to_str()?);
+            env.set_item(&key, joined)?;
         }
     }
     let input = Input::new(Arc::clone(exchange), cfg.read_timeout);
