@@ -1,12 +1,12 @@
 //! The WSGI environ: CGI variables, `HTTP_*` headers and the `wsgi.*` keys.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use morello_http::{Framing, RequestHead};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
+use rustc_hash::FxHashMap;
 
 use crate::config::EngineConfig;
 use crate::exchange::Exchange;
@@ -29,28 +29,6 @@ extern "C" {
     ) -> *mut pyo3::ffi::PyObject;
 }
 
-/// FNV-1a: header names are short and few, and the cache is only reachable with the GIL held,
-/// so a fast non-keyed hash is enough (SipHash cost more than the lookup it guarded).
-#[derive(Default)]
-pub struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
 /// What a header name becomes in the environ.
 enum Key {
     /// `CONTENT_TYPE`.
@@ -64,10 +42,13 @@ enum Key {
 }
 
 /// Environ keys by header name as sent (case and all), so a header costs one lookup and no
-/// allocation once its name has been seen.
+/// allocation once its name has been seen. Hashed with rustc-hash's Fx, which reads a name
+/// eight bytes at a time: a fast unkeyed hash is enough for a cache of at most
+/// `KEY_CACHE_SIZE` names (collisions cost probes, never correctness), and SipHash cost more
+/// than the lookup it guarded.
 #[derive(Default)]
 pub struct KeyCache {
-    keys: Mutex<HashMap<Vec<u8>, Key, std::hash::BuildHasherDefault<Fnv>>>,
+    keys: Mutex<FxHashMap<Vec<u8>, Key>>,
 }
 
 impl Key {
