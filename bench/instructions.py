@@ -16,16 +16,18 @@ interpreter running the app, and libc. The kernel's share (the socket calls, the
 switches) is not in it: `perf stat` and pair.py see that.
 
 Why: on this kind of machine, timings move by up to a third between phases that last minutes,
-and pair.py resolves about 1%. Instruction counts repeat to a few parts in ten thousand, so a
-user-space change worth 0.5% shows, and two servers running the same app can be compared for
-the work they add to it. Instructions are not time (cache misses, branch mispredictions and
+and pair.py resolves about 1%. Instruction counts do not move with the machine, so two servers
+running the same app can be compared for the work they add to it, and a change can be seen in
+the functions it touches. Instructions are not time (cache misses, branch mispredictions and
 syscalls weigh differently), so a change is kept on pair.py's word, not this one's alone.
 
 Each server is measured `--runs` times (default 3) and the median is printed with the range.
 The thread hand-offs do not interleave the same way twice, and a server that hands requests
-between threads varies by a few hundred instructions per request: on hello, morello's count
+between threads varies by a few hundred instructions per request: on hello, morello's total
 moved by up to 5% between runs of the same build; on Flask, whose requests cost two million
-instructions, by a few parts in ten thousand.
+instructions, by a few parts in ten thousand. For a small change, keep the files (`--keep`)
+and compare the inclusive counts of the functions it touches (`callgrind_annotate
+--inclusive=yes`): those repeat exactly.
 
 Requests are `GET --path` with the fields `--head` names: `minimal` (Host only, as wrk sends)
 or `browser` (a typical browser request: 13 fields, cookies included). Every response must be
@@ -47,7 +49,6 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 from pair import HEADS, server_command, stop, wait_until_serving  # noqa: E402
-
 
 
 def callgrind_total(text):
