@@ -4,9 +4,11 @@
 //! nothing of sockets, threads or Python, so it can be unit-tested, property-tested and fuzzed
 //! on its own.
 //!
-//! `httparse` tokenizes request heads. The *framing* rules (what decides where one request ends
-//! and the next begins) are our own on purpose: they are what makes request smuggling
-//! impossible, so they are written out and tested here rather than delegated.
+//! `httparse` tokenizes request heads, and its byte rules for field names (`tchar`) and values
+//! (HTAB, SP, VCHAR, obs-text) are exactly RFC 9110's, which a test checks for every byte value
+//! (`tests/requests.rs`). The *framing* rules (what decides where one request ends and the
+//! next begins) are our own on purpose: they are what makes request smuggling impossible, so
+//! they are written out and tested here rather than delegated.
 //!
 //! # Design rules
 //!
