@@ -62,8 +62,9 @@ pub(crate) fn is_field_value_byte(b: u8) -> bool {
     b == b'\t' || (b >= 0x20 && b != 0x7f)
 }
 
-/// True if every byte of `s` is a field-value byte ([`is_field_value_byte`]). Written without
-/// an early exit so the compiler vectorizes it: header values are most of a request head.
+/// True if every byte of `s` is a field-value byte ([`is_field_value_byte`]): the check on
+/// the header values an application sets. Request values are httparse's to check (see
+/// `head::tokenize`). Written without an early exit so the compiler vectorizes it.
 pub(crate) fn is_field_value(s: &[u8]) -> bool {
     s.iter().fold(true, |ok, &b| {
         ok & ((b == b'\t') | ((b >= 0x20) & (b != 0x7f)))
